@@ -1,0 +1,3 @@
+from agentmark_gateway.cli.main import app
+
+app()

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy import select
+
+from agentmark_gateway.api_keys import service
+from agentmark_gateway.api_keys.models import ApiKey
+from agentmark_gateway.api_keys.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    ApiKeyRoll,
+    ApiKeyRolled,
+    ApiKeyUpdate,
+)
+from agentmark_gateway.apps.service import get_app
+from agentmark_gateway.auth.deps import SignedIn, allowed
+from agentmark_gateway.deps import DbSession
+from agentmark_gateway.errors import BadRequest, NotFound
+from agentmark_gateway.pagination import PageDep, paginated
+from agentmark_gateway.users.roles import Action
+
+router = APIRouter(prefix="/v1/api-keys", tags=["API keys"])
+
+NO_STORE = {"Cache-Control": "no-store"}
+AppHeader = Annotated[
+    str | None, Header(alias="X-Agentmark-App-Id", description="The app whose keys these are.")
+]
+
+
+def _app_id(header: str | None, *fallbacks: str | None) -> str:
+    for candidate in (header, *fallbacks):
+        if candidate:
+            return candidate
+    raise BadRequest("Name the app in X-Agentmark-App-Id (or app_id)", code="missing_app_id")
+
+
+async def _load_key(db: DbSession, key_id: str, app_header: str | None) -> ApiKey:
+    """Check existence once: the key, live, in the named app (when one is named)."""
+    key = await db.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.deleted_at.is_(None)))
+    if key is None or (app_header and key.app_id != app_header):
+        raise NotFound("API key not found", code="api_key_not_found")
+    return key
+
+
+def _created(new: service.NewKey) -> ApiKeyCreated:
+    return ApiKeyCreated(**service.to_public(new.key).model_dump(), plaintext_key=new.plaintext)
+
+
+@router.get("", summary="List an app's API keys (never their values)")
+async def list_keys(
+    db: DbSession,
+    page: PageDep,
+    x_app_id: AppHeader = None,
+    app_id: Annotated[str | None, Query(description="Alternative to the header")] = None,
+    user: SignedIn = allowed(Action.KEYS_LIST),
+) -> dict[str, Any]:
+    app = await get_app(db, _app_id(x_app_id, app_id))
+    keys, total = await service.list_keys(db, app_id=app.id, limit=page.limit, offset=page.offset)
+    return paginated([service.to_public(k).model_dump(mode="json") for k in keys], total, page)
+
+
+@router.post("", status_code=201, summary="Create an API key (the value is shown once)")
+async def create_key(
+    body: ApiKeyCreate,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    x_app_id: AppHeader = None,
+    user: SignedIn = allowed(Action.KEYS_MANAGE),
+) -> dict[str, ApiKeyCreated]:
+    app = await get_app(db, _app_id(x_app_id, body.app_id))
+    new = await service.create_key(
+        db,
+        actor=user.actor,
+        pepper=request.app.state.gateway.pepper,
+        app_id=app.id,
+        name=body.name,
+        role=body.role,
+        permissions=body.permissions,
+        expires_at=body.expires_at,
+    )
+    response.headers.update(NO_STORE)
+    return {"data": _created(new)}
+
+
+@router.get("/{key_id}", summary="Show an API key (never its value)")
+async def show_key(
+    key_id: str, db: DbSession, x_app_id: AppHeader = None, user: SignedIn = allowed(Action.KEYS_LIST)
+) -> dict[str, ApiKeyPublic]:
+    return {"data": service.to_public(await _load_key(db, key_id, x_app_id))}
+
+
+@router.patch("/{key_id}", summary="Edit name, role, permissions or expiry; the value stays")
+async def edit_key(
+    key_id: str,
+    body: ApiKeyUpdate,
+    request: Request,
+    db: DbSession,
+    x_app_id: AppHeader = None,
+    user: SignedIn = allowed(Action.KEYS_MANAGE),
+) -> dict[str, ApiKeyPublic]:
+    key = await _load_key(db, key_id, x_app_id)
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    key = await service.edit_key(db, actor=user.actor, key=key, **changes)
+    request.app.state.gateway.verifier.invalidate(key_id=key.id)
+    return {"data": service.to_public(key)}
+
+
+@router.delete("/{key_id}", status_code=204, summary="Delete an API key, effective at once")
+async def delete_key(
+    key_id: str,
+    request: Request,
+    db: DbSession,
+    x_app_id: AppHeader = None,
+    user: SignedIn = allowed(Action.KEYS_MANAGE),
+) -> Response:
+    key = await _load_key(db, key_id, x_app_id)
+    await service.delete_key(db, actor=user.actor, key=key)
+    request.app.state.gateway.verifier.invalidate(key_id=key_id)
+    return Response(status_code=204)
+
+
+@router.post("/{key_id}/roll", status_code=201, summary="Roll a key: new value, old one ends after a grace period")
+async def roll_key(
+    key_id: str,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    body: ApiKeyRoll | None = None,
+    x_app_id: AppHeader = None,
+    user: SignedIn = allowed(Action.KEYS_MANAGE),
+) -> dict[str, ApiKeyRolled]:
+    key = await _load_key(db, key_id, x_app_id)
+    grace = body.grace_seconds if body else 0
+    new, old_ends = await service.roll_key(
+        db,
+        actor=user.actor,
+        pepper=request.app.state.gateway.pepper,
+        key=key,
+        grace_seconds=grace,
+    )
+    request.app.state.gateway.verifier.invalidate(key_id=key_id)
+    response.headers.update(NO_STORE)
+    return {
+        "data": ApiKeyRolled(
+            **_created(new).model_dump(),
+            previous_key_id=key_id,
+            previous_key_expires_at=old_ends,
+        )
+    }

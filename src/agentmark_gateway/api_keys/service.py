@@ -1,0 +1,327 @@
+"""The key lifecycle: create, list, show, edit, delete, roll.
+
+Every change is written with its audit event and a ``KeyChange`` row in one
+transaction, so caches in every process learn of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentmark_gateway.api_keys import keygen
+from agentmark_gateway.api_keys.models import ApiKey, KeyChange
+from agentmark_gateway.api_keys.schemas import ApiKeyPublic
+from agentmark_gateway.audit.service import Actor, record
+from agentmark_gateway.db.base import utcnow
+from agentmark_gateway.errors import BadRequest, Conflict, Forbidden, NotFound
+from agentmark_gateway.permissions.catalog import ordered, resolve_permissions, resolve_role
+from agentmark_gateway.users.roles import grantable_permissions
+
+EXPIRING_SOON = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: ApiKey
+    plaintext: str
+
+
+def to_public(key: ApiKey) -> ApiKeyPublic:
+    expiring = key.expires_at is not None and key.expires_at - utcnow() <= EXPIRING_SOON
+    return ApiKeyPublic(
+        id=key.id,
+        name=key.name,
+        app_id=key.app_id,
+        role=key.role,
+        permissions=ordered(resolve_permissions(key.role, key.permissions)),
+        key_prefix=key.display_prefix,
+        created_by=key.created_by,
+        created_at=key.created_at,
+        updated_at=key.updated_at,
+        last_used_at=key.last_used_at,
+        expires_at=key.expires_at,
+        expiring_soon=expiring,
+    )
+
+
+def _duplicate(name: str) -> Conflict:
+    return Conflict(
+        f"An API key named '{name}' already exists in this app", code="duplicate_api_key_name"
+    )
+
+
+def _check_grantable(actor: Actor, role: str, permissions: list[str]) -> None:
+    allowed = grantable_permissions(actor.role)
+    for permission in ordered(resolve_permissions(role, permissions)):
+        if permission not in allowed:
+            raise Forbidden(
+                f"Your role cannot grant the permission '{permission}'",
+                required_permission=permission,
+            )
+
+
+def _check_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise BadRequest("expires_at needs a time zone, e.g. 2027-01-01T00:00:00Z")
+        if expires_at <= utcnow():
+            raise BadRequest("expires_at must be in the future", code="invalid_expiry")
+
+
+async def _name_taken(session: AsyncSession, app_id: str, name: str, except_id: str | None = None) -> bool:
+    query = select(ApiKey.id).where(
+        ApiKey.app_id == app_id, ApiKey.name == name, ApiKey.deleted_at.is_(None)
+    )
+    if except_id is not None:
+        query = query.where(ApiKey.id != except_id)
+    return await session.scalar(query) is not None
+
+
+def _mint(
+    *,
+    pepper: bytes,
+    app_id: str,
+    name: str,
+    role: str,
+    permissions: list[str],
+    created_by: str,
+    expires_at: datetime | None,
+) -> NewKey:
+    plaintext = keygen.generate()
+    now = utcnow()
+    key = ApiKey(
+        app_id=app_id,
+        name=name,
+        role=role,
+        permissions=permissions,
+        digest=keygen.digest(plaintext, pepper),
+        display_prefix=keygen.display_prefix(plaintext),
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+        expires_at=expires_at,
+    )
+    return NewKey(key=key, plaintext=plaintext)
+
+
+async def create_key(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    pepper: bytes,
+    app_id: str,
+    name: str,
+    role: str | None,
+    permissions: list[str] | None,
+    expires_at: datetime | None = None,
+) -> NewKey:
+    name = name.strip()
+    if not name:
+        raise BadRequest("Name is required", code="invalid_request_body")
+    role, stored = resolve_role(role, permissions)
+    _check_grantable(actor, role, stored)
+    _check_expiry(expires_at)
+    if await _name_taken(session, app_id, name):
+        raise _duplicate(name)
+    new = _mint(
+        pepper=pepper,
+        app_id=app_id,
+        name=name,
+        role=role,
+        permissions=stored,
+        created_by=actor.label,
+        expires_at=expires_at,
+    )
+    session.add(new.key)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise _duplicate(name) from None
+    record(
+        session,
+        actor=actor,
+        action="api_key.create",
+        target_type="api_key",
+        target_id=new.key.id,
+        app_id=app_id,
+        details={
+            "name": name,
+            "role": role,
+            "permissions": ordered(resolve_permissions(role, stored)),
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    await session.commit()
+    return new
+
+
+async def list_keys(
+    session: AsyncSession, *, app_id: str, limit: int = 50, offset: int = 0
+) -> tuple[list[ApiKey], int]:
+    live = select(ApiKey).where(ApiKey.app_id == app_id, ApiKey.deleted_at.is_(None))
+    total = await session.scalar(select(func.count()).select_from(live.subquery())) or 0
+    rows = await session.scalars(
+        live.order_by(ApiKey.created_at.desc(), ApiKey.id).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+async def get_key(session: AsyncSession, *, app_id: str, key_id: str) -> ApiKey:
+    key = await session.scalar(
+        select(ApiKey).where(
+            ApiKey.id == key_id, ApiKey.app_id == app_id, ApiKey.deleted_at.is_(None)
+        )
+    )
+    if key is None:
+        raise NotFound("API key not found", code="api_key_not_found")
+    return key
+
+
+async def find_key(session: AsyncSession, *, app_id: str, id_or_name: str) -> ApiKey:
+    """By id or by name within the app (for the CLI)."""
+    key = await session.scalar(
+        select(ApiKey).where(
+            ApiKey.app_id == app_id,
+            ApiKey.deleted_at.is_(None),
+            (ApiKey.id == id_or_name) | (ApiKey.name == id_or_name),
+        )
+    )
+    if key is None:
+        raise NotFound(f"No API key '{id_or_name}' in this app", code="api_key_not_found")
+    return key
+
+
+_UNSET = object()
+
+
+async def edit_key(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    key: ApiKey,
+    name: str | None = None,
+    role: str | None = None,
+    permissions: list[str] | None = None,
+    expires_at: datetime | None | object = _UNSET,
+) -> ApiKey:
+    """Name, role, permissions and expiry change; the value never does."""
+    before = to_public(key)
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise BadRequest("Name is required")
+        if name != key.name and await _name_taken(session, key.app_id, name, except_id=key.id):
+            raise _duplicate(name)
+        key.name = name
+    if role is not None or permissions is not None:
+        new_role, stored = resolve_role(role, permissions)
+        _check_grantable(actor, new_role, stored)
+        key.role, key.permissions = new_role, stored
+    if expires_at is not _UNSET:
+        assert expires_at is None or isinstance(expires_at, datetime)
+        _check_expiry(expires_at)
+        key.expires_at = expires_at
+    key.updated_at = utcnow()
+    after = to_public(key)
+    changes = {
+        field: {"before": _jsonable(getattr(before, field)), "after": _jsonable(getattr(after, field))}
+        for field in ("name", "role", "permissions", "expires_at")
+        if getattr(before, field) != getattr(after, field)
+    }
+    record(
+        session,
+        actor=actor,
+        action="api_key.update",
+        target_type="api_key",
+        target_id=key.id,
+        app_id=key.app_id,
+        details={
+            "name": key.name,
+            "changes": changes,
+            "permissions_added": sorted(set(after.permissions) - set(before.permissions)),
+            "permissions_removed": sorted(set(before.permissions) - set(after.permissions)),
+        },
+    )
+    session.add(KeyChange(key_id=key.id, app_id=None))
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise _duplicate(name or key.name) from None
+    return key
+
+
+def _jsonable(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def delete_key(session: AsyncSession, *, actor: Actor, key: ApiKey) -> None:
+    key.deleted_at = utcnow()
+    record(
+        session,
+        actor=actor,
+        action="api_key.delete",
+        target_type="api_key",
+        target_id=key.id,
+        app_id=key.app_id,
+        details={"name": key.name, "key_prefix": key.display_prefix},
+    )
+    session.add(KeyChange(key_id=key.id))
+    await session.commit()
+
+
+async def roll_key(
+    session: AsyncSession, *, actor: Actor, pepper: bytes, key: ApiKey, grace_seconds: int = 0
+) -> tuple[NewKey, datetime]:
+    """A new value with the same app, role, permissions and expiry; the old one lives
+    on for ``grace_seconds`` (0: deleted now). Returns the new key and the old one's end."""
+    _check_grantable(actor, key.role, key.permissions)
+    now = utcnow()
+    name, original_expiry = key.name, key.expires_at
+    # The new key takes the name; the old one is renamed until it ends.
+    key.name = f"{name} (rolled {now:%Y-%m-%d %H:%M:%S})"[:255]
+    if grace_seconds <= 0:
+        key.deleted_at = now
+        old_ends = now
+    else:
+        old_ends = now + timedelta(seconds=grace_seconds)
+        if original_expiry is not None and original_expiry < old_ends:
+            old_ends = original_expiry
+        key.expires_at = old_ends
+    key.updated_at = now
+    await session.flush()
+    new = _mint(
+        pepper=pepper,
+        app_id=key.app_id,
+        name=name,
+        role=key.role,
+        permissions=list(key.permissions),
+        created_by=actor.label,
+        expires_at=original_expiry,
+    )
+    session.add(new.key)
+    await session.flush()
+    key.rolled_to = new.key.id
+    record(
+        session,
+        actor=actor,
+        action="api_key.roll",
+        target_type="api_key",
+        target_id=key.id,
+        app_id=key.app_id,
+        details={
+            "name": name,
+            "new_key_id": new.key.id,
+            "grace_seconds": grace_seconds,
+            "previous_key_expires_at": old_ends.isoformat(),
+        },
+    )
+    session.add(KeyChange(key_id=key.id))
+    await session.commit()
+    return new, old_ends

@@ -1,0 +1,167 @@
+"""The hot path: from an ``Authorization`` header to the key's app and permissions.
+
+Order of checks (DESIGN section 6): shape and checksum, digest, cache or
+database, not deleted, not expired, app matches the header, permissions. A
+cache hit costs one HMAC and two dict lookups; nothing here writes to the
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agentmark_gateway.api_keys import keygen
+from agentmark_gateway.api_keys.cache import TTLCache
+from agentmark_gateway.api_keys.last_used import LastUsedRecorder
+from agentmark_gateway.api_keys.models import ApiKey, KeyChange
+from agentmark_gateway.errors import Unauthorized
+from agentmark_gateway.permissions.catalog import resolve_permissions
+
+log = logging.getLogger(__name__)
+
+NOT_AUTHORIZED = "Not authorized"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    id: str
+    app_id: str
+    name: str
+    permissions: frozenset[str]
+    # Seconds since the epoch; None for a key that never expires.
+    expires_at: float | None
+    rate_limit_per_minute: int | None = None
+    allowed_cidrs: tuple[str, ...] | None = None
+
+
+def parse_authorization(header: str | None) -> str:
+    """The raw key from ``Authorization: <key>`` or ``Authorization: Bearer <key>``."""
+    if not header:
+        raise Unauthorized("Missing auth header")
+    value = header.strip()
+    scheme, _, rest = value.partition(" ")
+    if rest and scheme.lower() == "bearer":
+        value = rest.strip()
+    return value
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+class KeyVerifier:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        pepper: bytes,
+        last_used: LastUsedRecorder,
+        cache_size: int = 10_000,
+        cache_ttl: float = 30.0,
+        negative_cache_size: int = 10_000,
+        negative_cache_ttl: float = 5.0,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._pepper = pepper
+        self._last_used = last_used
+        self._found: TTLCache[VerifiedKey] = TTLCache(cache_size, cache_ttl)
+        self._unknown: TTLCache[bool] = TTLCache(negative_cache_size, negative_cache_ttl)
+        # Bumped by every invalidation; a lookup that raced one is not cached.
+        self._generation = 0
+        self._last_change_id = 0
+
+    async def verify(self, authorization: str | None, app_id: str | None) -> VerifiedKey:
+        raw = parse_authorization(authorization)
+        if not app_id:
+            raise Unauthorized("Missing app id")
+        if not keygen.is_well_formed(raw):
+            raise Unauthorized(NOT_AUTHORIZED)
+        digest = keygen.digest(raw, self._pepper)
+        key = self._found.get(digest)
+        if key is None:
+            if self._unknown.get(digest):
+                raise Unauthorized(NOT_AUTHORIZED)
+            key = await self._load(digest)
+            if key is None:
+                raise Unauthorized(NOT_AUTHORIZED)
+        if key.expires_at is not None and key.expires_at <= time.time():
+            raise Unauthorized(NOT_AUTHORIZED)
+        if key.app_id != app_id:
+            raise Unauthorized(NOT_AUTHORIZED)
+        self._last_used.record(key.id)
+        return key
+
+    async def _load(self, digest: str) -> VerifiedKey | None:
+        generation = self._generation
+        async with self._sessionmaker() as session:
+            row = await session.scalar(
+                select(ApiKey).where(ApiKey.digest == digest, ApiKey.deleted_at.is_(None))
+            )
+        if row is None:
+            if generation == self._generation:
+                self._unknown.set(digest, True)
+            return None
+        key = VerifiedKey(
+            id=row.id,
+            app_id=row.app_id,
+            name=row.name,
+            permissions=resolve_permissions(row.role, row.permissions),
+            expires_at=_epoch(row.expires_at),
+            rate_limit_per_minute=row.rate_limit_per_minute,
+            allowed_cidrs=tuple(row.allowed_cidrs) if row.allowed_cidrs else None,
+        )
+        if generation == self._generation:
+            self._found.set(digest, key)
+        return key
+
+    # -- invalidation ---------------------------------------------------------
+
+    def invalidate(self, *, key_id: str | None = None, app_id: str | None = None) -> None:
+        """Forget cached keys by id or by app; the next request reads the database."""
+        self._generation += 1
+        # A new key may reuse nothing, but a roll or an edit can turn an unknown
+        # digest into a known one only by creating it, which never was negative-
+        # cached for long; clearing is cheap and keeps the rule simple.
+        self._unknown.clear()
+        if key_id is None and app_id is None:
+            self._found.clear()
+            return
+        for digest, (_deadline, key) in list(self._found._data.items()):
+            if key.id == key_id or key.app_id == app_id:
+                self._found.pop(digest)
+
+    async def start_watching(self) -> None:
+        async with self._sessionmaker() as session:
+            self._last_change_id = await session.scalar(select(func.max(KeyChange.id))) or 0
+
+    async def poll_changes(self) -> int:
+        """Apply key changes other processes made; returns how many were seen."""
+        async with self._sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(KeyChange.id, KeyChange.key_id, KeyChange.app_id)
+                    .where(KeyChange.id > self._last_change_id)
+                    .order_by(KeyChange.id)
+                )
+            ).all()
+        for change_id, key_id, app_id in rows:
+            self.invalidate(key_id=key_id, app_id=app_id)
+            self._last_change_id = change_id
+        return len(rows)
+
+    async def watch(self, interval: float) -> None:
+        """Poll for changes forever (a background task of each server process)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.poll_changes()
+            except Exception:  # the database may be briefly away; keep watching
+                log.warning("could not read key changes; the key cache was cleared")
+                self.invalidate()

@@ -1,0 +1,153 @@
+"""The application factory: ``create_app(settings)`` builds one gateway process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from agentmark_gateway import __version__, error_handlers, meta
+from agentmark_gateway.api_keys.router import router as api_keys_router
+from agentmark_gateway.apps.router import router as apps_router
+from agentmark_gateway.audit.router import router as audit_router
+from agentmark_gateway.auth.router import router as auth_router
+from agentmark_gateway.bodies import BodyLimitMiddleware
+from agentmark_gateway.datasets.router import router as datasets_router
+from agentmark_gateway.experiments.router import router as experiments_router
+from agentmark_gateway.metrics.router import router as metrics_router
+from agentmark_gateway.permissions.enforce import all_routes, route_permissions
+from agentmark_gateway.runtime import Gateway
+from agentmark_gateway.scores.router import router as scores_router
+from agentmark_gateway.settings import Settings
+from agentmark_gateway.templates.router import router as templates_router
+from agentmark_gateway.traces.router import router as traces_router
+from agentmark_gateway.users.router import router as members_router
+
+DATA_ROUTERS = (
+    traces_router,
+    scores_router,
+    templates_router,
+    datasets_router,
+    metrics_router,
+    experiments_router,
+)
+MANAGEMENT_ROUTERS = (auth_router, apps_router, api_keys_router, audit_router, members_router)
+
+
+def create_app(settings: Settings | None = None, *, gateway: Gateway | None = None) -> FastAPI:
+    settings = settings or Settings()
+    gateway = gateway or Gateway.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="AgentMark Gateway",
+        version=__version__,
+        description="Scoped API keys in front of an app's traces, scores, templates, "
+        "datasets, metrics and experiments.",
+        openapi_url="/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.state.settings = settings
+    error_handlers.install(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+
+    app.include_router(meta.router)
+    for router in (*MANAGEMENT_ROUTERS, *DATA_ROUTERS):
+        app.include_router(router)
+    _install_web(app)
+    _install_openapi(app)
+    return app
+
+
+def _install_web(app: FastAPI) -> None:
+    try:
+        from agentmark_gateway.web.router import install
+    except ImportError:  # the dashboard package is optional while it is built
+        return
+    install(app)
+
+
+def describe_permissions(routers: tuple[APIRouter, ...]) -> None:
+    """Put each data route's declared permissions into its OpenAPI operation (once)."""
+    for router in routers:
+        for route in all_routes(router.routes):
+            permissions = route_permissions(route)
+            if permissions is None or not isinstance(route, APIRoute):
+                continue
+            if route.openapi_extra and "x-required-permissions" in route.openapi_extra:
+                continue
+            needed = ", ".join(f"`{p}`" for p in permissions)
+            base = f"{route.description}\n\n" if route.description else ""
+            route.description = f"{base}Requires an API key with: {needed}."
+            route.openapi_extra = {
+                **(route.openapi_extra or {}),
+                "x-required-permissions": list(permissions),
+            }
+
+
+describe_permissions(DATA_ROUTERS)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        _add_security(schema, app)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_security(schema: dict[str, Any], app: FastAPI) -> None:
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(
+        {
+            "ApiKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "An app's API key, raw or as `Bearer <key>`.",
+            },
+            "SessionToken": {"type": "http", "scheme": "bearer", "description": "From /v1/auth/login."},
+        }
+    )
+    app_header = {
+        "name": "X-Agentmark-App-Id",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The app the API key belongs to.",
+    }
+    for route in all_routes(app.routes):
+        if not isinstance(route, APIRoute) or not route.path.startswith("/v1"):
+            continue
+        permissions = route_permissions(route)
+        for method in route.methods:
+            operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            if permissions is not None:
+                operation["security"] = [{"ApiKey": []}]
+                params = operation.setdefault("parameters", [])
+                if not any(p.get("name", "").lower() == "x-agentmark-app-id" for p in params):
+                    params.append(app_header)
+            elif route.path != "/v1/auth/login" and route.path != "/v1/capabilities":
+                operation["security"] = [{"SessionToken": []}]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from agentmark_gateway.apps import service
+from agentmark_gateway.apps.schemas import AppCreate, AppPublic, AppUpdate
+from agentmark_gateway.auth.deps import SignedIn, allowed
+from agentmark_gateway.deps import DbSession
+from agentmark_gateway.pagination import PageDep, paginated
+from agentmark_gateway.users.roles import Action
+
+router = APIRouter(prefix="/v1/apps", tags=["Apps"])
+
+
+@router.get("", summary="List apps")
+async def list_apps(
+    db: DbSession, page: PageDep, user: SignedIn = allowed(Action.APPS_READ)
+) -> dict[str, Any]:
+    apps, total = await service.list_apps(db, limit=page.limit, offset=page.offset)
+    return paginated([AppPublic.model_validate(a).model_dump(mode="json") for a in apps], total, page)
+
+
+@router.post("", status_code=201, summary="Create an app")
+async def create_app(
+    body: AppCreate, db: DbSession, user: SignedIn = allowed(Action.APPS_MANAGE)
+) -> dict[str, AppPublic]:
+    app = await service.create_app(db, actor=user.actor, name=body.name)
+    return {"data": AppPublic.model_validate(app)}
+
+
+@router.get("/{app_id}", summary="Get an app")
+async def get_app(
+    app_id: str, db: DbSession, user: SignedIn = allowed(Action.APPS_READ)
+) -> dict[str, AppPublic]:
+    return {"data": AppPublic.model_validate(await service.get_app(db, app_id))}
+
+
+@router.patch("/{app_id}", summary="Rename an app")
+async def rename_app(
+    app_id: str, body: AppUpdate, db: DbSession, user: SignedIn = allowed(Action.APPS_MANAGE)
+) -> dict[str, AppPublic]:
+    app = await service.get_app(db, app_id)
+    app = await service.rename_app(db, actor=user.actor, app=app, name=body.name)
+    return {"data": AppPublic.model_validate(app)}
+
+
+@router.delete("/{app_id}", status_code=204, summary="Delete an app, its keys and its data")
+async def delete_app(
+    app_id: str, request: Request, db: DbSession, user: SignedIn = allowed(Action.APPS_MANAGE)
+) -> Response:
+    app = await service.get_app(db, app_id)
+    await service.delete_app(db, actor=user.actor, app=app)
+    request.app.state.gateway.verifier.invalidate(app_id=app_id)
+    return Response(status_code=204)

@@ -1,0 +1,69 @@
+"""Who is calling a management route: a signed-in user, from a session token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from agentmark_gateway.api_keys.keygen import PREFIX as KEY_PREFIX
+from agentmark_gateway.audit.service import Actor
+from agentmark_gateway.auth import service
+from agentmark_gateway.auth.models import UserSession
+from agentmark_gateway.deps import DbSession
+from agentmark_gateway.errors import Forbidden, Unauthorized
+from agentmark_gateway.users.models import User
+from agentmark_gateway.users.roles import Action, can
+
+
+@dataclass
+class SignedIn:
+    user: User
+    session: UserSession
+    token: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(label=self.user.email, role=self.user.role, user_id=self.user.id)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("Missing auth header")
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else header.strip()
+    if token.startswith(KEY_PREFIX):
+        raise Unauthorized("API keys are not accepted on management routes")
+    if not token:
+        raise Unauthorized("Missing auth header")
+    return token
+
+
+async def current_user(request: Request, db: DbSession) -> SignedIn:
+    token = bearer_token(request)
+    found = await service.resolve(db, token)
+    if found is None:
+        raise Unauthorized("Not authorized")
+    user, session = found
+    return SignedIn(user=user, session=session, token=token)
+
+
+CurrentUser = Annotated[SignedIn, Depends(current_user)]
+
+
+class Allowed:
+    """Dependency: the signed-in user's organization role permits ``action``."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+    async def __call__(self, signed_in: CurrentUser) -> SignedIn:
+        if not can(signed_in.user.role, self.action):
+            raise Forbidden(f"Your role '{signed_in.user.role}' cannot do this ({self.action})")
+        return signed_in
+
+
+def allowed(action: Action) -> Any:
+    return Depends(Allowed(action))

@@ -1,0 +1,32 @@
+"""Every table, imported once so the metadata is whole (for Alembic and tests)."""
+
+from agentmark_gateway.api_keys.models import ApiKey, KeyChange
+from agentmark_gateway.apps.models import App
+from agentmark_gateway.audit.models import AuditEvent
+from agentmark_gateway.auth.models import LoginFailure, UserSession
+from agentmark_gateway.datasets.models import Dataset, DatasetRow
+from agentmark_gateway.db.base import Base
+from agentmark_gateway.experiments.models import Experiment, ExperimentItem
+from agentmark_gateway.scores.models import Score
+from agentmark_gateway.templates.models import Template
+from agentmark_gateway.traces.models import Span
+from agentmark_gateway.users.models import OneTimeToken, User
+
+__all__ = [
+    "ApiKey",
+    "App",
+    "AuditEvent",
+    "Base",
+    "Dataset",
+    "DatasetRow",
+    "Experiment",
+    "ExperimentItem",
+    "KeyChange",
+    "LoginFailure",
+    "OneTimeToken",
+    "Score",
+    "Span",
+    "Template",
+    "User",
+    "UserSession",
+]

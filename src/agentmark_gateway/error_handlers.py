@@ -1,0 +1,115 @@
+"""Every failure leaves as the envelope of DESIGN section 7."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agentmark_gateway.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "5"
+
+_LOCATION_CODES = {
+    "body": "invalid_request_body",
+    "query": "invalid_query_params",
+    "path": "invalid_path_params",
+    "header": "invalid_headers",
+}
+
+_STATUS_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers
+    )
+
+
+def _details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        details.append({"field": ".".join(loc[1:]) or loc[0] if loc else "", "message": error.get("msg", "")})
+    return details
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    location = str(errors[0]["loc"][0]) if errors and errors[0].get("loc") else "body"
+    code = _LOCATION_CODES.get(location, "invalid_request_body")
+    what = {"invalid_query_params": "query parameters", "invalid_path_params": "path parameters"}
+    details = _details(exc)
+    first = details[0] if details else {"field": "", "message": "invalid"}
+    message = f"Invalid {what.get(code, 'request body')}: {first['field']}: {first['message']}"
+    return error_response(400, code, message, details=details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else "Error"
+    if exc.status_code == 404:
+        message = "Not found"
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return error_response(
+        503,
+        "service_unavailable",
+        "The database is unavailable; try again shortly",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "Internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for exc_type in (OperationalError, PoolTimeout, ConnectionError, OSError):
+        app.add_exception_handler(exc_type, _database_down)
+    app.add_exception_handler(DBAPIError, _dbapi_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated or _looks_like_outage(exc):
+        return await _database_down(request, exc)
+    return await _unexpected(request, exc)
+
+
+def _looks_like_outage(exc: DBAPIError) -> bool:
+    text = f"{type(exc.orig).__name__} {exc.orig}".lower()
+    return any(
+        word in text
+        for word in ("connection", "cannotconnectnow", "shutdown", "database is locked", "terminat")
+    )

@@ -1,0 +1,98 @@
+"""Domain errors and the one envelope they become: ``{"error": {"code", "message"}}``.
+
+Services raise these; nothing else in the code builds an error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    status_code = 400
+    code = "bad_request"
+    message = "Bad request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.message = message or self.message
+        self.code = code or self.code
+        self.headers = headers or {}
+        self.extra = extra
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+class BadRequest(ApiError):
+    status_code = 400
+    code = "invalid_request_body"
+    message = "Invalid request body"
+
+
+class InvalidPermissions(ApiError):
+    status_code = 400
+    code = "invalid_permissions"
+    message = "Select a role or at least one permission"
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "unauthorized"
+    message = "Not authorized"
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    code = "forbidden"
+    message = "Forbidden"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+    message = "Not found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+    message = "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+    message = "Request body is too large"
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    code = "unsupported_media_type"
+    message = "Unsupported content type"
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+    message = "Too many requests"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "service_unavailable"
+    message = "The database is unavailable; try again shortly"
+
+
+def missing_permission(permission: str) -> Forbidden:
+    return Forbidden(
+        f"Forbidden: missing required permission '{permission}'",
+        required_permission=permission,
+    )

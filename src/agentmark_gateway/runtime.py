@@ -1,0 +1,71 @@
+"""What one gateway process holds while it runs: engine, caches and background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agentmark_gateway.api_keys.last_used import LastUsedRecorder
+from agentmark_gateway.api_keys.verify import KeyVerifier, VerifiedKey
+from agentmark_gateway.db.engine import make_engine, make_sessionmaker
+from agentmark_gateway.errors import Unauthorized
+from agentmark_gateway.settings import Settings
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    pepper: bytes
+    verifier: KeyVerifier
+    last_used: LastUsedRecorder
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Gateway:
+        engine = make_engine(settings.resolved_database_url)
+        sessionmaker = make_sessionmaker(engine)
+        pepper = settings.pepper_bytes()
+        last_used = LastUsedRecorder(sessionmaker)
+        verifier = KeyVerifier(
+            sessionmaker=sessionmaker,
+            pepper=pepper,
+            last_used=last_used,
+            cache_size=settings.key_cache_size,
+            cache_ttl=settings.key_cache_ttl_seconds,
+            negative_cache_size=settings.negative_cache_size,
+            negative_cache_ttl=settings.negative_cache_ttl_seconds,
+        )
+        return cls(settings, engine, sessionmaker, pepper, verifier, last_used)
+
+    async def verify_request(
+        self, authorization: str | None, app_ids: list[str], request: Request
+    ) -> VerifiedKey:
+        if len(app_ids) > 1:
+            raise Unauthorized("Missing app id")
+        return await self.verifier.verify(authorization, app_ids[0] if app_ids else None)
+
+    async def start(self) -> None:
+        await self.verifier.start_watching()
+        self.tasks.append(
+            asyncio.create_task(self.verifier.watch(self.settings.invalidation_poll_seconds))
+        )
+        self.tasks.append(
+            asyncio.create_task(self.last_used.run(self.settings.last_used_flush_seconds))
+        )
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.last_used.flush()
+        await self.engine.dispose()

@@ -1,0 +1,121 @@
+"""Typed settings, read once from ``AGENTMARK_*`` variables and passed in.
+
+Nothing reads the environment at import time: ``create_app(settings)`` and the
+CLI build a ``Settings`` and hand it down, so tests make their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PEPPER_FILE = "key-pepper"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENTMARK_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("agentmark-data"),
+        description="Folder for the SQLite database and the generated key pepper.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="sqlite:///path/gw.db or postgresql://user@host:5432/db "
+        "(default: gateway.db in the data folder).",
+    )
+    key_pepper: SecretStr | None = Field(
+        default=None,
+        description="Secret mixed into every key digest (default: generated once, "
+        "kept in the data folder with mode 0600).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=9418, ge=1, le=65535, description="Port to listen on.")
+    public_url: str | None = Field(
+        default=None, description="URL users reach the gateway at (for printed links)."
+    )
+
+    session_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, description="Lifetime of a sign-in session."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins for one email before throttling."
+    )
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="Window over which failed sign-ins are counted."
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, measured after decompression.",
+    )
+
+    key_cache_size: int = Field(default=10_000, ge=1, description="Verified keys kept per process.")
+    key_cache_ttl_seconds: float = Field(
+        default=30.0, gt=0, description="Lifetime of a verified-key cache entry."
+    )
+    negative_cache_size: int = Field(
+        default=10_000, ge=1, description="Unknown key digests remembered per process."
+    )
+    negative_cache_ttl_seconds: float = Field(
+        default=5.0, gt=0, description="Lifetime of an unknown-key cache entry."
+    )
+    invalidation_poll_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="How often a process looks for key changes made by other processes.",
+    )
+    last_used_flush_seconds: float = Field(
+        default=60.0, gt=0, description="How often last-used times are written."
+    )
+    model_prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='JSON overriding the price table, e.g. {"gpt-4o": {"input": 2.5, '
+        '"output": 10}} (USD per million tokens).',
+    )
+    log_level: str = Field(default="info", description="Log level of the server.")
+
+    @field_validator("model_prices", mode="before")
+    @classmethod
+    def _parse_prices(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    def pepper_bytes(self) -> bytes:
+        """The key pepper; generated once and kept with mode 0600 when not configured."""
+        if self.key_pepper is not None:
+            return self.key_pepper.get_secret_value().encode()
+        return load_or_create_pepper(self.data_dir)
+
+
+def load_or_create_pepper(data_dir: Path) -> bytes:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / PEPPER_FILE
+    try:
+        # O_EXCL: two processes starting at once agree on the first pepper written.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip().encode()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()

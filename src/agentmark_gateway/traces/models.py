@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agentmark_gateway.db.base import Base, JSONType, UTCDateTime, utcnow
+
+# 64-bit ids on PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Span(Base):
+    """One OpenTelemetry span, as received, plus the fields queries filter on."""
+
+    __tablename__ = "spans"
+    __table_args__ = (
+        UniqueConstraint("app_id", "trace_id", "span_id"),
+        Index("ix_spans_app_id_start_time_ns", "app_id", "start_time_ns"),
+        Index("ix_spans_app_id_session_id", "app_id", "session_id"),
+        Index("ix_spans_app_id_user_id", "app_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[int] = mapped_column(Integer, default=0)
+    start_time_ns: Mapped[int] = mapped_column(BigInteger)
+    end_time_ns: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    status_code: Mapped[int] = mapped_column(Integer, default=0)  # 0 unset, 1 ok, 2 error
+    status_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    resource_attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    links: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    scope_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Derived from agentmark.* and gen_ai.* attributes at ingest, for filters.
+    trace_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    session_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    span_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    dataset_run_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    prompt_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    input: Mapped[str | None] = mapped_column(Text, nullable=True)
+    output: Mapped[str | None] = mapped_column(Text, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from agentmark_gateway.audit.service import record
+from agentmark_gateway.auth.deps import SignedIn, allowed
+from agentmark_gateway.deps import DbSession
+from agentmark_gateway.pagination import PageDep, paginated
+from agentmark_gateway.users import service
+from agentmark_gateway.users.models import User
+from agentmark_gateway.users.roles import Action, OrgRole
+from agentmark_gateway.users.schemas import MemberInvite, MemberInvited, MemberPublic, MemberUpdate
+from agentmark_gateway.errors import Forbidden
+
+router = APIRouter(prefix="/v1/members", tags=["Members"])
+
+
+def member(user: User) -> MemberPublic:
+    return MemberPublic(
+        id=user.id,
+        email=user.email,
+        role=user.role,
+        created_at=user.created_at,
+        pending=user.password_hash is None,
+    )
+
+
+@router.get("", summary="List members")
+async def list_members(
+    db: DbSession, page: PageDep, user: SignedIn = allowed(Action.MEMBERS_READ)
+) -> dict[str, Any]:
+    users = await service.list_users(db)
+    rows = users[page.offset : page.offset + page.limit]
+    return paginated([member(u).model_dump(mode="json") for u in rows], len(users), page)
+
+
+@router.post("", status_code=201, summary="Invite a member (returns a one-time link)")
+async def invite_member(
+    body: MemberInvite,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    user: SignedIn = allowed(Action.MEMBERS_MANAGE),
+) -> dict[str, MemberInvited]:
+    service.check_role(body.role)
+    if body.role == OrgRole.OWNER and user.user.role != OrgRole.OWNER:
+        raise Forbidden("Only the owner can invite another owner")
+    invited = await service.create_user(db, email=body.email, role=body.role, password=None)
+    token = await service.issue_link(db, purpose="invite", user_id=invited.id, ttl=service.INVITE_TTL)
+    record(
+        db,
+        actor=user.actor,
+        action="member.invite",
+        target_type="user",
+        target_id=invited.id,
+        app_id=None,
+        details={"email": invited.email, "role": invited.role},
+    )
+    await db.commit()
+    base = request.app.state.gateway.settings.base_url
+    response.headers["Cache-Control"] = "no-store"
+    return {
+        "data": MemberInvited(**member(invited).model_dump(), invite_url=f"{base}/invite/{token}")
+    }
+
+
+@router.patch("/{user_id}", summary="Change a member's role")
+async def change_role(
+    user_id: str, body: MemberUpdate, db: DbSession, user: SignedIn = allowed(Action.MEMBERS_MANAGE)
+) -> dict[str, MemberPublic]:
+    target = await service.get_user(db, user_id)
+    before = target.role
+    await service.change_role(db, actor_role=user.user.role, user=target, role=body.role)
+    record(
+        db,
+        actor=user.actor,
+        action="member.role_change",
+        target_type="user",
+        target_id=target.id,
+        app_id=None,
+        details={"email": target.email, "before": before, "after": target.role},
+    )
+    await db.commit()
+    return {"data": member(target)}
+
+
+@router.delete("/{user_id}", status_code=204, summary="Remove a member")
+async def remove_member(
+    user_id: str, db: DbSession, user: SignedIn = allowed(Action.MEMBERS_MANAGE)
+) -> Response:
+    target = await service.get_user(db, user_id)
+    await service.remove_user(db, actor_role=user.user.role, user=target)
+    record(
+        db,
+        actor=user.actor,
+        action="member.remove",
+        target_type="user",
+        target_id=user_id,
+        app_id=None,
+        details={"email": target.email, "role": target.role},
+    )
+    await db.commit()
+    return Response(status_code=204)

@@ -1,0 +1,134 @@
+"""Users of the organization: create, list, change role, remove, invite."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentmark_gateway.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
+from agentmark_gateway.auth.tokens import new_link_token, token_digest
+from agentmark_gateway.db.base import utcnow
+from agentmark_gateway.errors import BadRequest, Conflict, Forbidden, NotFound
+from agentmark_gateway.users.models import OneTimeToken, User
+from agentmark_gateway.users.roles import OrgRole
+
+INVITE_TTL = timedelta(days=7)
+SETUP_TTL = timedelta(days=1)
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
+        raise BadRequest("A valid email address is required", code="invalid_email")
+    return email
+
+
+def check_role(role: str) -> OrgRole:
+    try:
+        return OrgRole(role)
+    except ValueError:
+        raise BadRequest(
+            f"Unknown role '{role}': use owner, admin, write or read", code="invalid_role"
+        ) from None
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadRequest(
+            f"Password must be at least {MIN_PASSWORD_LENGTH} characters", code="weak_password"
+        )
+
+
+async def count_users(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(User)) or 0
+
+
+async def create_user(
+    session: AsyncSession, *, email: str, role: str, password: str | None
+) -> User:
+    email = normalize_email(email)
+    check_role(role)
+    if password is not None:
+        check_password(password)
+    user = User(
+        email=email, role=role, password_hash=hash_password(password) if password else None
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(f"A user with email {email} exists", code="duplicate_user") from None
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: str) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("User not found", code="user_not_found")
+    return user
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list(await session.scalars(select(User).order_by(User.created_at, User.email)))
+
+
+async def change_role(session: AsyncSession, *, actor_role: str, user: User, role: str) -> User:
+    new_role = check_role(role)
+    if OrgRole.OWNER in (user.role, new_role) and actor_role != OrgRole.OWNER:
+        raise Forbidden("Only the owner can grant or change the owner role")
+    if user.role == OrgRole.OWNER and new_role != OrgRole.OWNER:
+        owners = await session.scalar(
+            select(func.count()).select_from(User).where(User.role == OrgRole.OWNER)
+        )
+        if (owners or 0) <= 1:
+            raise Conflict("The organization needs an owner", code="last_owner")
+    user.role = new_role
+    return user
+
+
+async def remove_user(session: AsyncSession, *, actor_role: str, user: User) -> None:
+    if user.role == OrgRole.OWNER and actor_role != OrgRole.OWNER:
+        raise Forbidden("Only an owner can remove the owner")
+    if user.role == OrgRole.OWNER:
+        owners = await session.scalar(
+            select(func.count()).select_from(User).where(User.role == OrgRole.OWNER)
+        )
+        if (owners or 0) <= 1:
+            raise Conflict("The organization needs an owner", code="last_owner")
+    await session.delete(user)
+
+
+async def issue_link(
+    session: AsyncSession, *, purpose: str, user_id: str | None, ttl: timedelta
+) -> str:
+    """A one-time link token (setup of the first owner, or an invitation); returns the raw token."""
+    token = new_link_token()
+    session.add(
+        OneTimeToken(
+            token_digest=token_digest(token),
+            purpose=purpose,
+            user_id=user_id,
+            expires_at=utcnow() + ttl,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def find_link(session: AsyncSession, *, token: str, purpose: str) -> OneTimeToken | None:
+    link = await session.scalar(
+        select(OneTimeToken).where(
+            OneTimeToken.token_digest == token_digest(token), OneTimeToken.purpose == purpose
+        )
+    )
+    if link is None or link.used_at is not None or link.expires_at <= utcnow():
+        return None
+    return link

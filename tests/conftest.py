@@ -1,0 +1,173 @@
+"""Shared fixtures: every test gets its own database, migrated, on SQLite or PostgreSQL.
+
+``AGENTMARK_TEST_DATABASE=postgresql`` runs the suite against the server on
+127.0.0.1:5432 (override with ``AGENTMARK_TEST_PG_URL``); the default is SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from agentmark_gateway.app import create_app
+from agentmark_gateway.db import migrate
+from agentmark_gateway.settings import Settings
+
+BACKEND = os.environ.get("AGENTMARK_TEST_DATABASE", "sqlite")
+PG_URL = os.environ.get("AGENTMARK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PEPPER = "test-pepper-not-secret"
+
+
+
+def _pg_execute(sql: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        url = PG_URL.replace("postgresql://", "postgres://", 1)
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database that each test copies (SQLite: a file; PostgreSQL: a template)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    if BACKEND == "postgresql":
+        name = f"agw_template_{worker}"
+        try:
+            _pg_execute(f'DROP DATABASE IF EXISTS "{name}"')
+        except OSError as exc:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(f"PostgreSQL at {PG_URL} does not answer ({exc}); set up the server or use SQLite")
+        _pg_execute(f'CREATE DATABASE "{name}"')
+        migrate.upgrade(_pg_url(name))
+        return name
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture
+def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+    if BACKEND == "postgresql":
+        name = f"agw_{uuid.uuid4().hex[:16]}"
+        _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        yield _pg_url(name)
+        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        path = tmp_path / "gateway.db"
+        shutil.copy(template_database, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        key_pepper=PEPPER,
+        login_max_failures=5,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@dataclass
+class Admin:
+    """A signed-in owner and helpers to set up apps and keys through the real API."""
+
+    client: TestClient
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def create_app(self, name: str | None = None) -> str:
+        response = self.client.post(
+            "/v1/apps", json={"name": name or f"app-{uuid.uuid4().hex[:8]}"}, headers=self.headers
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["data"]["id"])
+
+    def create_key(
+        self,
+        app_id: str,
+        *,
+        role: str | None = None,
+        permissions: list[str] | None = None,
+        name: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name or f"key-{uuid.uuid4().hex[:8]}", **extra}
+        if role is not None:
+            body["role"] = role
+        if permissions is not None:
+            body["permissions"] = permissions
+        response = self.client.post(
+            "/v1/api-keys", json=body, headers={**self.headers, "X-Agentmark-App-Id": app_id}
+        )
+        assert response.status_code == 201, response.text
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+
+def sign_in(client: TestClient, email: str, password: str) -> str:
+    response = client.post("/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["data"]["token"])
+
+
+def add_user(client: TestClient, email: str, role: str, password: str = "correct horse battery") -> str:
+    """Creates a user straight through the service (as the CLI does) and signs in."""
+    import asyncio
+
+    from agentmark_gateway.users.service import create_user
+
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+
+    async def work() -> None:
+        async with gateway.sessionmaker() as session:
+            await create_user(session, email=email, role=role, password=password)
+            await session.commit()
+
+    client.portal.call(work) if hasattr(client, "portal") and client.portal else asyncio.run(work())  # type: ignore[attr-defined]
+    return sign_in(client, email, password)
+
+
+@pytest.fixture
+def admin(client: TestClient) -> Admin:
+    return Admin(client, add_user(client, "owner@example.com", "owner"))
+
+
+@pytest.fixture
+def key_headers() -> Callable[[dict[str, Any]], dict[str, str]]:
+    def headers(key: dict[str, Any]) -> dict[str, str]:
+        return {"Authorization": key["plaintext_key"], "X-Agentmark-App-Id": key["app_id"]}
+
+    return headers
