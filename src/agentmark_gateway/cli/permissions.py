@@ -7,4 +7,4 @@ from agentmark_gateway.permissions.table import markdown_table
 
 def show() -> None:
     """The route to permission table, generated from the code."""
-    typer.echo(markdown_table())
+    typer.echo(markdown_table(), nl=False)
