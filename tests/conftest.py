@@ -26,7 +26,6 @@ PG_URL = os.environ.get("AGENTMARK_TEST_PG_URL", "postgresql://postgres@127.0.0.
 PEPPER = "test-pepper-not-secret"
 
 
-
 def _pg_execute(sql: str) -> None:
     import asyncio
 
@@ -49,23 +48,27 @@ def _pg_url(database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def template_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database that each test copies (SQLite: a file; PostgreSQL: a template)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     if BACKEND == "postgresql":
-        name = f"agw_template_{worker}"
+        name = f"agw_template_{os.getpid()}_{worker}"
         try:
             _pg_execute(f'DROP DATABASE IF EXISTS "{name}"')
         except OSError as exc:
             if os.environ.get("CI"):
                 raise
-            pytest.skip(f"PostgreSQL at {PG_URL} does not answer ({exc}); set up the server or use SQLite")
+            pytest.skip(
+                f"PostgreSQL at {PG_URL} does not answer ({exc}); set up the server or use SQLite"
+            )
         _pg_execute(f'CREATE DATABASE "{name}"')
         migrate.upgrade(_pg_url(name))
-        return name
+        yield name
+        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
     path = tmp_path_factory.mktemp("template") / "template.db"
     migrate.upgrade(f"sqlite:///{path}")
-    return str(path)
+    yield str(path)
 
 
 @pytest.fixture
@@ -143,7 +146,9 @@ def sign_in(client: TestClient, email: str, password: str) -> str:
     return str(response.json()["data"]["token"])
 
 
-def add_user(client: TestClient, email: str, role: str, password: str = "correct horse battery") -> str:
+def add_user(
+    client: TestClient, email: str, role: str, password: str = "correct horse battery"
+) -> str:
     """Creates a user straight through the service (as the CLI does) and signs in."""
     import asyncio
 

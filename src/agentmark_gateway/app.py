@@ -19,7 +19,8 @@ from agentmark_gateway.bodies import BodyLimitMiddleware
 from agentmark_gateway.datasets.router import router as datasets_router
 from agentmark_gateway.experiments.router import router as experiments_router
 from agentmark_gateway.metrics.router import router as metrics_router
-from agentmark_gateway.permissions.enforce import all_routes, route_permissions
+from agentmark_gateway.permissions.enforce import KeyGate, all_routes, route_permissions
+from agentmark_gateway.ratelimit import RateLimitHeadersMiddleware
 from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.scores.router import router as scores_router
 from agentmark_gateway.settings import Settings
@@ -63,10 +64,15 @@ def create_app(settings: Settings | None = None, *, gateway: Gateway | None = No
     app.state.gateway = gateway
     app.state.settings = settings
     error_handlers.install(app)
+    # Innermost of ours: a body over the limit is refused (413) before any key check.
+    app.add_middleware(KeyGate)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
 
     app.include_router(meta.router)
-    for router in (*MANAGEMENT_ROUTERS, *DATA_ROUTERS):
+    # Data routes first: the router tries routes in order, and SDK calls are the
+    # hot path (no data path can match a management path, so order is free).
+    for router in (*DATA_ROUTERS, *MANAGEMENT_ROUTERS):
         app.include_router(router)
     _install_web(app)
     _install_openapi(app)
@@ -126,9 +132,14 @@ def _add_security(schema: dict[str, Any], app: FastAPI) -> None:
                 "name": "Authorization",
                 "description": "An app's API key, raw or as `Bearer <key>`.",
             },
-            "SessionToken": {"type": "http", "scheme": "bearer", "description": "From /v1/auth/login."},
+            "SessionToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "From /v1/auth/login.",
+            },
         }
     )
+    components.setdefault("schemas", {})["ErrorEnvelope"] = ERROR_ENVELOPE
     app_header = {
         "name": "X-Agentmark-App-Id",
         "in": "header",
@@ -140,10 +151,11 @@ def _add_security(schema: dict[str, Any], app: FastAPI) -> None:
         if not isinstance(route, APIRoute) or not route.path.startswith("/v1"):
             continue
         permissions = route_permissions(route)
-        for method in route.methods:
+        for method in route.methods or ():
             operation = schema["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue
+            _describe_errors(operation, data_route=permissions is not None)
             if permissions is not None:
                 operation["security"] = [{"ApiKey": []}]
                 params = operation.setdefault("parameters", [])
@@ -151,3 +163,44 @@ def _add_security(schema: dict[str, Any], app: FastAPI) -> None:
                     params.append(app_header)
             elif route.path != "/v1/auth/login" and route.path != "/v1/capabilities":
                 operation["security"] = [{"SessionToken": []}]
+
+
+ERROR_ENVELOPE: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "additionalProperties": True,
+        }
+    },
+}
+
+_ERROR_STATUSES = {
+    "400": "Invalid request (body, query or path parameters)",
+    "401": "Missing, malformed, unknown, deleted or expired credentials",
+    "413": "Request body too large",
+    "429": "Rate limited",
+    "503": "Database unavailable; retry later",
+}
+
+
+def _describe_errors(operation: dict[str, Any], *, data_route: bool) -> None:
+    """Errors as they really leave: the envelope with 400, never FastAPI's default 422."""
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    statuses = dict(_ERROR_STATUSES)
+    if data_route:
+        statuses["403"] = "The key lacks a permission this route needs"
+    for status, description in statuses.items():
+        responses.setdefault(
+            status,
+            {
+                "description": description,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}
+                },
+            },
+        )

@@ -45,7 +45,9 @@ def _details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
-        details.append({"field": ".".join(loc[1:]) or loc[0] if loc else "", "message": error.get("msg", "")})
+        details.append(
+            {"field": ".".join(loc[1:]) or loc[0] if loc else "", "message": error.get("msg", "")}
+        )
     return details
 
 

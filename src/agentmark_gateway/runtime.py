@@ -12,8 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
 from agentmark_gateway.api_keys.verify import KeyVerifier, VerifiedKey
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
-from agentmark_gateway.errors import Unauthorized
+from agentmark_gateway.errors import RateLimited, Unauthorized
+from agentmark_gateway.netaccess import Address, ClientAddressResolver
+from agentmark_gateway.ratelimit import SCOPE_KEY, RateLimiter, build_limiter
 from agentmark_gateway.settings import Settings
+
+FORWARDED_FOR = "x-forwarded-for"
 
 
 @dataclass
@@ -24,6 +28,8 @@ class Gateway:
     pepper: bytes
     verifier: KeyVerifier
     last_used: LastUsedRecorder
+    limiter: RateLimiter
+    client_addresses: ClientAddressResolver
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -41,14 +47,43 @@ class Gateway:
             negative_cache_size=settings.negative_cache_size,
             negative_cache_ttl=settings.negative_cache_ttl_seconds,
         )
-        return cls(settings, engine, sessionmaker, pepper, verifier, last_used)
+        return cls(
+            settings,
+            engine,
+            sessionmaker,
+            pepper,
+            verifier,
+            last_used,
+            limiter=build_limiter(settings, sessionmaker),
+            client_addresses=ClientAddressResolver(settings.trusted_proxies),
+        )
+
+    def client_address(self, request: Request) -> Address | None:
+        """The socket peer, or the client a trusted proxy names in X-Forwarded-For."""
+        peer = request.client.host if request.client else None
+        return self.client_addresses.resolve(peer, request.headers.getlist(FORWARDED_FOR))
 
     async def verify_request(
         self, authorization: str | None, app_ids: list[str], request: Request
     ) -> VerifiedKey:
         if len(app_ids) > 1:
             raise Unauthorized("Missing app id")
-        return await self.verifier.verify(authorization, app_ids[0] if app_ids else None)
+        # The allowlist is checked inside verify, so a refused address never
+        # reaches the rate counters below.
+        key = await self.verifier.verify(
+            authorization,
+            app_ids[0] if app_ids else None,
+            lambda: self.client_address(request),
+        )
+        decision = self.limiter.check(key)
+        if decision is not None:
+            request.scope[SCOPE_KEY] = decision
+            if not decision.allowed:
+                raise RateLimited(
+                    "Rate limit exceeded; retry after the window resets",
+                    headers=decision.headers(),
+                )
+        return key
 
     async def start(self) -> None:
         await self.verifier.start_watching()
@@ -58,6 +93,10 @@ class Gateway:
         self.tasks.append(
             asyncio.create_task(self.last_used.run(self.settings.last_used_flush_seconds))
         )
+        if self.limiter.store is not None:
+            self.tasks.append(
+                asyncio.create_task(self.limiter.run(self.settings.rate_limit_sync_seconds))
+            )
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -68,4 +107,6 @@ class Gateway:
         self.tasks.clear()
         with contextlib.suppress(Exception):
             await self.last_used.flush()
+        with contextlib.suppress(Exception):
+            await self.limiter.close()
         await self.engine.dispose()

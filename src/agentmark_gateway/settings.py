@@ -10,10 +10,12 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from agentmark_gateway.netaccess import normalize_cidrs
 
 PEPPER_FILE = "key-pepper"
 
@@ -81,12 +83,74 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", description="Log level of the server.")
 
+    rate_limit_per_key: int = Field(
+        default=0,
+        ge=0,
+        description="Requests per minute a key may make unless it has its own limit "
+        "(0: no default limit).",
+    )
+    rate_limit_per_app: int = Field(
+        default=0,
+        ge=0,
+        description="Requests per minute all keys of one app may make together (0: none).",
+    )
+    rate_limit_store: Literal["auto", "memory", "database", "redis"] = Field(
+        default="auto",
+        description="Where processes share rate-limit counts: memory (one process), "
+        "database, or redis; auto picks redis when a Redis URL is set, the database "
+        "on PostgreSQL, memory on SQLite.",
+    )
+    rate_limit_sync_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        description="How often a process exchanges its counts with the shared store.",
+    )
+    rate_limit_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Length of a rate-limit window; limits are counted per window "
+        "(keep 60 so they mean requests per minute).",
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis://host:6379/0 to share rate-limit counts in Redis."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of proxies whose X-Forwarded-For is believed, comma-separated "
+        "(default: none; the socket peer is the client).",
+    )
+
     @field_validator("model_prices", mode="before")
     @classmethod
     def _parse_prices(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        return normalize_cidrs(value)
+
+    @property
+    def resolved_rate_limit_store(self) -> str:
+        if self.rate_limit_store != "auto":
+            return self.rate_limit_store
+        if self.redis_url:
+            return "redis"
+        if self.resolved_database_url.startswith("postgres"):
+            return "database"
+        return "memory"
 
     @property
     def resolved_database_url(self) -> str:

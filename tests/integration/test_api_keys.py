@@ -117,7 +117,9 @@ def test_name_must_be_1_to_255_characters(admin, client, name):
 def test_a_deleted_key_frees_its_name(admin, client):
     app_id = admin.create_app()
     key = admin.create_key(app_id, role="sdk", name="prod")
-    assert client.delete(f"/v1/api-keys/{key['id']}", headers=mgmt(admin, app_id)).status_code == 204
+    assert (
+        client.delete(f"/v1/api-keys/{key['id']}", headers=mgmt(admin, app_id)).status_code == 204
+    )
     admin.create_key(app_id, role="sdk", name="prod")
 
 
@@ -159,7 +161,9 @@ def test_delete_gives_401_on_the_very_next_request(admin, client):
     app_id = admin.create_app()
     key = admin.create_key(app_id, role="sdk")
     assert probe(client, key) == 404
-    assert client.delete(f"/v1/api-keys/{key['id']}", headers=mgmt(admin, app_id)).status_code == 204
+    assert (
+        client.delete(f"/v1/api-keys/{key['id']}", headers=mgmt(admin, app_id)).status_code == 204
+    )
     assert probe(client, key) == 401
     assert client.get(f"/v1/api-keys/{key['id']}", headers=mgmt(admin, app_id)).status_code == 404
 
@@ -292,6 +296,8 @@ def test_every_change_is_in_the_audit_log_without_values(admin, client):
     for value in (key["plaintext_key"], rolled["plaintext_key"]):
         assert value not in response.text
     only_updates = client.get(
-        "/v1/audit-log", params={"app_id": app_id, "action": "api_key.update"}, headers=admin.headers
+        "/v1/audit-log",
+        params={"app_id": app_id, "action": "api_key.update"},
+        headers=admin.headers,
     ).json()["data"]
     assert len(only_updates) == 1

@@ -27,7 +27,16 @@ def cli(monkeypatch, database_url, tmp_path):
 
 
 def test_users_create_reads_the_password_from_stdin_and_lists(cli):
-    result = cli("users", "create", "--email", "Ops@Example.com", "--role", "owner", "--password-stdin", input="s3cret-password\n")
+    result = cli(
+        "users",
+        "create",
+        "--email",
+        "Ops@Example.com",
+        "--role",
+        "owner",
+        "--password-stdin",
+        input="s3cret-password\n",
+    )
     assert "created owner ops@example.com" in result.output
     assert "s3cret" not in result.output
     listed = cli("users", "list")
@@ -35,12 +44,30 @@ def test_users_create_reads_the_password_from_stdin_and_lists(cli):
 
 
 def test_users_create_prompts_for_the_password_twice(cli):
-    result = cli("users", "create", "--email", "p@example.com", "--role", "read", input="long password\nlong password\n")
+    result = cli(
+        "users",
+        "create",
+        "--email",
+        "p@example.com",
+        "--role",
+        "read",
+        input="long password\nlong password\n",
+    )
     assert "created read p@example.com" in result.output
 
 
 def test_users_create_refuses_an_unknown_role(cli):
-    result = cli("users", "create", "--email", "x@example.com", "--role", "god", "--password-stdin", input="long password\n", ok=False)
+    result = cli(
+        "users",
+        "create",
+        "--email",
+        "x@example.com",
+        "--role",
+        "god",
+        "--password-stdin",
+        input="long password\n",
+        ok=False,
+    )
     assert result.exit_code != 0
 
 
@@ -58,7 +85,17 @@ def test_keys_lifecycle_from_the_cli(cli):
     assert "ci" in listed and "sdk" in listed and value not in listed
     assert f"sk_agentmark_{value[13:17]}…{value[-4:]}" in listed
 
-    edited = cli("keys", "edit", "--app", "shop", "ci", "--permission", "trace.read", "--permission", "score.write").output
+    edited = cli(
+        "keys",
+        "edit",
+        "--app",
+        "shop",
+        "ci",
+        "--permission",
+        "trace.read",
+        "--permission",
+        "score.write",
+    ).output
     assert "custom [trace.read, score.write]" in edited
     shown = cli("keys", "show", "--app", "shop", "ci").output
     assert "trace.read, score.write" in shown and value not in shown
@@ -69,7 +106,13 @@ def test_keys_lifecycle_from_the_cli(cli):
 
     cli("keys", "delete", "--app", "shop", "ci", "--yes")
     audit = cli("audit", "--app", "shop").output
-    for action in ("api_key.create", "api_key.update", "api_key.roll", "api_key.delete", "app.create"):
+    for action in (
+        "api_key.create",
+        "api_key.update",
+        "api_key.roll",
+        "api_key.delete",
+        "app.create",
+    ):
         assert action in audit
     assert " cli " in audit
     assert value not in audit and new_value not in audit

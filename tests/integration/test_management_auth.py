@@ -26,7 +26,9 @@ def test_login_shape_matches_the_design(client):
 def test_wrong_password_is_401_and_repeated_failures_are_throttled(client):
     add_user(client, "c@example.com", "read")
     for _ in range(5):
-        response = client.post("/v1/auth/login", json={"email": "c@example.com", "password": "nope"})
+        response = client.post(
+            "/v1/auth/login", json={"email": "c@example.com", "password": "nope"}
+        )
         assert response.status_code == 401
     response = client.post(
         "/v1/auth/login", json={"email": "c@example.com", "password": "correct horse battery"}
@@ -73,21 +75,41 @@ def test_session_tokens_are_refused_on_data_routes(admin, client):
 def test_read_users_list_keys_but_cannot_create_or_change_them(admin, client):
     app_id = admin.create_app()
     key = admin.create_key(app_id, role="sdk")
-    reader = {"Authorization": f"Bearer {add_user(client, 'r@example.com', 'read')}", "X-Agentmark-App-Id": app_id}
+    reader = {
+        "Authorization": f"Bearer {add_user(client, 'r@example.com', 'read')}",
+        "X-Agentmark-App-Id": app_id,
+    }
     assert client.get("/v1/api-keys", headers=reader).status_code == 200
-    assert client.post("/v1/api-keys", json={"name": "n", "role": "sdk"}, headers=reader).status_code == 403
-    assert client.patch(f"/v1/api-keys/{key['id']}", json={"name": "n"}, headers=reader).status_code == 403
+    assert (
+        client.post("/v1/api-keys", json={"name": "n", "role": "sdk"}, headers=reader).status_code
+        == 403
+    )
+    assert (
+        client.patch(f"/v1/api-keys/{key['id']}", json={"name": "n"}, headers=reader).status_code
+        == 403
+    )
     assert client.delete(f"/v1/api-keys/{key['id']}", headers=reader).status_code == 403
     assert client.post(f"/v1/api-keys/{key['id']}/roll", json={}, headers=reader).status_code == 403
 
 
 def test_write_users_manage_keys_but_not_apps_or_members(admin, client):
     app_id = admin.create_app()
-    writer = {"Authorization": f"Bearer {add_user(client, 'w@example.com', 'write')}", "X-Agentmark-App-Id": app_id}
-    assert client.post("/v1/api-keys", json={"name": "n", "role": "full-access"}, headers=writer).status_code == 201
+    writer = {
+        "Authorization": f"Bearer {add_user(client, 'w@example.com', 'write')}",
+        "X-Agentmark-App-Id": app_id,
+    }
+    assert (
+        client.post(
+            "/v1/api-keys", json={"name": "n", "role": "full-access"}, headers=writer
+        ).status_code
+        == 201
+    )
     assert client.post("/v1/apps", json={"name": "other"}, headers=writer).status_code == 403
     assert client.delete(f"/v1/apps/{app_id}", headers=writer).status_code == 403
-    assert client.post("/v1/members", json={"email": "z@example.com"}, headers=writer).status_code == 403
+    assert (
+        client.post("/v1/members", json={"email": "z@example.com"}, headers=writer).status_code
+        == 403
+    )
 
 
 def test_admin_cannot_remove_the_owner_but_manages_others(admin, client):
@@ -107,7 +129,12 @@ def test_admin_cannot_remove_the_owner_but_manages_others(admin, client):
 
 
 def test_management_routes_need_a_session(client):
-    for method, path in [("GET", "/v1/apps"), ("GET", "/v1/api-keys"), ("GET", "/v1/audit-log"), ("GET", "/v1/members")]:
+    for method, path in [
+        ("GET", "/v1/apps"),
+        ("GET", "/v1/api-keys"),
+        ("GET", "/v1/audit-log"),
+        ("GET", "/v1/members"),
+    ]:
         response = client.request(method, path)
         assert response.status_code == 401
         assert response.json()["error"]["message"] == "Missing auth header"

@@ -36,9 +36,7 @@ def _uses_session(route: APIRoute) -> bool:
 
 
 def _data_routes() -> list[tuple[str, str, tuple[str, ...]]]:
-    return sorted(
-        (r.method, r.path, r.permissions) for r in route_rows() if r.kind == "data"
-    )
+    return sorted((r.method, r.path, r.permissions) for r in route_rows() if r.kind == "data")
 
 
 def test_every_v1_route_is_public_or_management_or_declares_permissions(tmp_path):

@@ -81,6 +81,8 @@ async def create_key(
         role=body.role,
         permissions=body.permissions,
         expires_at=body.expires_at,
+        rate_limit_per_minute=body.rate_limit_per_minute,
+        allowed_cidrs=body.allowed_cidrs,
     )
     response.headers.update(NO_STORE)
     return {"data": _created(new)}
@@ -88,12 +90,18 @@ async def create_key(
 
 @router.get("/{key_id}", summary="Show an API key (never its value)")
 async def show_key(
-    key_id: str, db: DbSession, x_app_id: AppHeader = None, user: SignedIn = allowed(Action.KEYS_LIST)
+    key_id: str,
+    db: DbSession,
+    x_app_id: AppHeader = None,
+    user: SignedIn = allowed(Action.KEYS_LIST),
 ) -> dict[str, ApiKeyPublic]:
     return {"data": service.to_public(await _load_key(db, key_id, x_app_id))}
 
 
-@router.patch("/{key_id}", summary="Edit name, role, permissions or expiry; the value stays")
+@router.patch(
+    "/{key_id}",
+    summary="Edit name, role, permissions, expiry, rate limit or IP allowlist; the value stays",
+)
 async def edit_key(
     key_id: str,
     body: ApiKeyUpdate,
@@ -123,7 +131,11 @@ async def delete_key(
     return Response(status_code=204)
 
 
-@router.post("/{key_id}/roll", status_code=201, summary="Roll a key: new value, old one ends after a grace period")
+@router.post(
+    "/{key_id}/roll",
+    status_code=201,
+    summary="Roll a key: new value, old one ends after a grace period",
+)
 async def roll_key(
     key_id: str,
     request: Request,

@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentmark_gateway.netaccess import MAX_CIDRS
+
 MAX_GRACE_SECONDS = 7 * 24 * 3600
+MAX_RATE_LIMIT_PER_MINUTE = 10_000_000
+
+RATE_LIMIT_HELP = (
+    "The key's own limit in requests per minute; null or 0: the gateway's default "
+    "(AGENTMARK_RATE_LIMIT_PER_KEY). Over it, requests get 429 rate_limited."
+)
+CIDRS_HELP = (
+    "IP allowlist: CIDRs (IPv4 or IPv6, e.g. 203.0.113.0/24, 2001:db8::/32, or one "
+    "address). Requests from elsewhere get 401. null or []: any address."
+)
+
+
+def _rate_limit() -> Any:
+    return Field(
+        default=None, ge=0, le=MAX_RATE_LIMIT_PER_MINUTE, strict=True, description=RATE_LIMIT_HELP
+    )
+
+
+def _cidrs() -> Any:
+    return Field(default=None, max_length=MAX_CIDRS, description=CIDRS_HELP)
 
 
 class ApiKeyCreate(BaseModel):
@@ -17,6 +40,8 @@ class ApiKeyCreate(BaseModel):
         default=None, description="For custom keys; given alone it means role custom."
     )
     expires_at: datetime | None = None
+    rate_limit_per_minute: int | None = _rate_limit()
+    allowed_cidrs: list[str] | None = _cidrs()
     app_id: str | None = Field(
         default=None, description="The app, when not given in X-Agentmark-App-Id."
     )
@@ -28,6 +53,8 @@ class ApiKeyUpdate(BaseModel):
     role: str | None = None
     permissions: list[str] | None = None
     expires_at: datetime | None = None
+    rate_limit_per_minute: int | None = _rate_limit()
+    allowed_cidrs: list[str] | None = _cidrs()
 
 
 class ApiKeyRoll(BaseModel):
@@ -49,7 +76,16 @@ class ApiKeyPublic(BaseModel):
     updated_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None
-    expiring_soon: bool = Field(description="Expires within 7 days.")
+    expiring_soon: bool = Field(
+        description="True when expires_at is within 7 days (or already past): time to "
+        "roll the key or extend its expiry."
+    )
+    rate_limit_per_minute: int | None = Field(
+        default=None, description="The key's own limit; null: the gateway's default applies."
+    )
+    allowed_cidrs: list[str] | None = Field(
+        default=None, description="The key's IP allowlist; null: any address."
+    )
 
 
 class ApiKeyCreated(ApiKeyPublic):

@@ -15,13 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.api_keys.models import ApiKey, KeyChange
-from agentmark_gateway.api_keys.schemas import ApiKeyPublic
+from agentmark_gateway.api_keys.schemas import MAX_RATE_LIMIT_PER_MINUTE, ApiKeyPublic
 from agentmark_gateway.audit.service import Actor, record
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import BadRequest, Conflict, Forbidden, NotFound
+from agentmark_gateway.netaccess import normalize_cidrs
 from agentmark_gateway.permissions.catalog import ordered, resolve_permissions, resolve_role
 from agentmark_gateway.users.roles import grantable_permissions
 
+# Keys expiring within this long are flagged ``expiring_soon`` in lists and details.
 EXPIRING_SOON = timedelta(days=7)
 
 
@@ -46,6 +48,8 @@ def to_public(key: ApiKey) -> ApiKeyPublic:
         last_used_at=key.last_used_at,
         expires_at=key.expires_at,
         expiring_soon=expiring,
+        rate_limit_per_minute=key.rate_limit_per_minute,
+        allowed_cidrs=list(key.allowed_cidrs) if key.allowed_cidrs else None,
     )
 
 
@@ -73,7 +77,34 @@ def _check_expiry(expires_at: datetime | None) -> None:
             raise BadRequest("expires_at must be in the future", code="invalid_expiry")
 
 
-async def _name_taken(session: AsyncSession, app_id: str, name: str, except_id: str | None = None) -> bool:
+def _check_rate_limit(value: int | None) -> int | None:
+    """A key's own requests-per-minute limit; None or 0 means the gateway default."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("rate_limit_per_minute must be a whole number", code="invalid_rate_limit")
+    if value < 0 or value > MAX_RATE_LIMIT_PER_MINUTE:
+        raise BadRequest(
+            f"rate_limit_per_minute must be between 1 and {MAX_RATE_LIMIT_PER_MINUTE} "
+            "(or null for the gateway default)",
+            code="invalid_rate_limit",
+        )
+    return value
+
+
+def _check_cidrs(values: list[str] | None) -> list[str] | None:
+    """A key's IP allowlist, canonical; None or empty means any address."""
+    if not values:
+        return None
+    try:
+        return normalize_cidrs(values)
+    except ValueError as exc:
+        raise BadRequest(f"Invalid allowed_cidrs: {exc}", code="invalid_allowed_cidrs") from None
+
+
+async def _name_taken(
+    session: AsyncSession, app_id: str, name: str, except_id: str | None = None
+) -> bool:
     query = select(ApiKey.id).where(
         ApiKey.app_id == app_id, ApiKey.name == name, ApiKey.deleted_at.is_(None)
     )
@@ -91,6 +122,8 @@ def _mint(
     permissions: list[str],
     created_by: str,
     expires_at: datetime | None,
+    rate_limit_per_minute: int | None = None,
+    allowed_cidrs: list[str] | None = None,
 ) -> NewKey:
     plaintext = keygen.generate()
     now = utcnow()
@@ -105,6 +138,8 @@ def _mint(
         created_at=now,
         updated_at=now,
         expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute,
+        allowed_cidrs=allowed_cidrs,
     )
     return NewKey(key=key, plaintext=plaintext)
 
@@ -119,6 +154,8 @@ async def create_key(
     role: str | None,
     permissions: list[str] | None,
     expires_at: datetime | None = None,
+    rate_limit_per_minute: int | None = None,
+    allowed_cidrs: list[str] | None = None,
 ) -> NewKey:
     name = name.strip()
     if not name:
@@ -126,6 +163,8 @@ async def create_key(
     role, stored = resolve_role(role, permissions)
     _check_grantable(actor, role, stored)
     _check_expiry(expires_at)
+    rate_limit_per_minute = _check_rate_limit(rate_limit_per_minute)
+    allowed_cidrs = _check_cidrs(allowed_cidrs)
     if await _name_taken(session, app_id, name):
         raise _duplicate(name)
     new = _mint(
@@ -136,6 +175,8 @@ async def create_key(
         permissions=stored,
         created_by=actor.label,
         expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute,
+        allowed_cidrs=allowed_cidrs,
     )
     session.add(new.key)
     try:
@@ -155,6 +196,8 @@ async def create_key(
             "role": role,
             "permissions": ordered(resolve_permissions(role, stored)),
             "expires_at": expires_at.isoformat() if expires_at else None,
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "allowed_cidrs": allowed_cidrs,
         },
     )
     await session.commit()
@@ -208,9 +251,12 @@ async def edit_key(
     name: str | None = None,
     role: str | None = None,
     permissions: list[str] | None = None,
-    expires_at: datetime | None | object = _UNSET,
+    expires_at: datetime | object | None = _UNSET,
+    rate_limit_per_minute: int | object | None = _UNSET,
+    allowed_cidrs: list[str] | object | None = _UNSET,
 ) -> ApiKey:
-    """Name, role, permissions and expiry change; the value never does."""
+    """Name, role, permissions, expiry, rate limit and IP allowlist change; the value
+    never does. For the last three, ``None`` clears and leaving them out keeps."""
     before = to_public(key)
     if name is not None:
         name = name.strip()
@@ -227,13 +273,30 @@ async def edit_key(
         assert expires_at is None or isinstance(expires_at, datetime)
         _check_expiry(expires_at)
         key.expires_at = expires_at
+    if rate_limit_per_minute is not _UNSET:
+        assert rate_limit_per_minute is None or isinstance(rate_limit_per_minute, int)
+        key.rate_limit_per_minute = _check_rate_limit(rate_limit_per_minute)
+    if allowed_cidrs is not _UNSET:
+        assert allowed_cidrs is None or isinstance(allowed_cidrs, list)
+        key.allowed_cidrs = _check_cidrs(allowed_cidrs)
     key.updated_at = utcnow()
     after = to_public(key)
     changes = {
-        field: {"before": _jsonable(getattr(before, field)), "after": _jsonable(getattr(after, field))}
-        for field in ("name", "role", "permissions", "expires_at")
+        field: {
+            "before": _jsonable(getattr(before, field)),
+            "after": _jsonable(getattr(after, field)),
+        }
+        for field in (
+            "name",
+            "role",
+            "permissions",
+            "expires_at",
+            "rate_limit_per_minute",
+            "allowed_cidrs",
+        )
         if getattr(before, field) != getattr(after, field)
     }
+    cidrs_before, cidrs_after = set(before.allowed_cidrs or ()), set(after.allowed_cidrs or ())
     record(
         session,
         actor=actor,
@@ -246,6 +309,8 @@ async def edit_key(
             "changes": changes,
             "permissions_added": sorted(set(after.permissions) - set(before.permissions)),
             "permissions_removed": sorted(set(before.permissions) - set(after.permissions)),
+            "allowed_cidrs_added": sorted(cidrs_after - cidrs_before),
+            "allowed_cidrs_removed": sorted(cidrs_before - cidrs_after),
         },
     )
     session.add(KeyChange(key_id=key.id, app_id=None))
@@ -304,6 +369,8 @@ async def roll_key(
         permissions=list(key.permissions),
         created_by=actor.label,
         expires_at=original_expiry,
+        rate_limit_per_minute=key.rate_limit_per_minute,
+        allowed_cidrs=list(key.allowed_cidrs) if key.allowed_cidrs else None,
     )
     session.add(new.key)
     await session.flush()

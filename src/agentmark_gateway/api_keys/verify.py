@@ -1,9 +1,9 @@
 """The hot path: from an ``Authorization`` header to the key's app and permissions.
 
 Order of checks (DESIGN section 6): shape and checksum, digest, cache or
-database, not deleted, not expired, app matches the header, permissions. A
-cache hit costs one HMAC and two dict lookups; nothing here writes to the
-database.
+database, not deleted, not expired, app matches the header, client address in
+the key's allowlist (when it has one), permissions. A cache hit costs one HMAC
+and two dict lookups; nothing here writes to the database.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from agentmark_gateway.api_keys.cache import TTLCache
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
 from agentmark_gateway.api_keys.models import ApiKey, KeyChange
 from agentmark_gateway.errors import Unauthorized
+from agentmark_gateway.netaccess import Address, Allowlist
 from agentmark_gateway.permissions.catalog import resolve_permissions
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ class VerifiedKey:
     expires_at: float | None
     rate_limit_per_minute: int | None = None
     allowed_cidrs: tuple[str, ...] | None = None
+    # The same list parsed once, when the key is loaded; empty when it cannot be
+    # read, which lets no address in.
+    allowlist: Allowlist | None = None
 
 
 def parse_authorization(header: str | None) -> str:
@@ -54,6 +59,17 @@ def parse_authorization(header: str | None) -> str:
 
 def _epoch(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
+
+
+def _allowlist(key_id: str, cidrs: list[str] | None) -> Allowlist | None:
+    if not cidrs:
+        return None
+    try:
+        return Allowlist.from_cidrs(tuple(cidrs))
+    except (TypeError, ValueError):
+        # Written around the service (which validates): fail closed.
+        log.warning("key %s has an unreadable IP allowlist; refusing every address", key_id)
+        return Allowlist(())
 
 
 class KeyVerifier:
@@ -77,7 +93,13 @@ class KeyVerifier:
         self._generation = 0
         self._last_change_id = 0
 
-    async def verify(self, authorization: str | None, app_id: str | None) -> VerifiedKey:
+    async def verify(
+        self,
+        authorization: str | None,
+        app_id: str | None,
+        client_address: Callable[[], Address | None] | None = None,
+    ) -> VerifiedKey:
+        """``client_address`` is called only for a key with an allowlist."""
         raw = parse_authorization(authorization)
         if not app_id:
             raise Unauthorized("Missing app id")
@@ -95,6 +117,12 @@ class KeyVerifier:
             raise Unauthorized(NOT_AUTHORIZED)
         if key.app_id != app_id:
             raise Unauthorized(NOT_AUTHORIZED)
+        if key.allowlist is not None:
+            address = client_address() if client_address is not None else None
+            if not key.allowlist.allows(address):
+                # The same answer as an unknown key: nothing tells a caller
+                # elsewhere that the key itself is good.
+                raise Unauthorized(NOT_AUTHORIZED)
         self._last_used.record(key.id)
         return key
 
@@ -116,6 +144,7 @@ class KeyVerifier:
             expires_at=_epoch(row.expires_at),
             rate_limit_per_minute=row.rate_limit_per_minute,
             allowed_cidrs=tuple(row.allowed_cidrs) if row.allowed_cidrs else None,
+            allowlist=_allowlist(row.id, row.allowed_cidrs),
         )
         if generation == self._generation:
             self._found.set(digest, key)

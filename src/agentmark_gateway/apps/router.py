@@ -19,7 +19,9 @@ async def list_apps(
     db: DbSession, page: PageDep, user: SignedIn = allowed(Action.APPS_READ)
 ) -> dict[str, Any]:
     apps, total = await service.list_apps(db, limit=page.limit, offset=page.offset)
-    return paginated([AppPublic.model_validate(a).model_dump(mode="json") for a in apps], total, page)
+    return paginated(
+        [AppPublic.model_validate(a).model_dump(mode="json") for a in apps], total, page
+    )
 
 
 @router.post("", status_code=201, summary="Create an app")

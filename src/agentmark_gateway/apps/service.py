@@ -40,7 +40,9 @@ async def create_app(session: AsyncSession, *, actor: Actor, name: str) -> App:
     return app
 
 
-async def list_apps(session: AsyncSession, *, limit: int = 1000, offset: int = 0) -> tuple[list[App], int]:
+async def list_apps(
+    session: AsyncSession, *, limit: int = 1000, offset: int = 0
+) -> tuple[list[App], int]:
     total = await session.scalar(select(func.count()).select_from(App)) or 0
     rows = await session.scalars(select(App).order_by(App.name).limit(limit).offset(offset))
     return list(rows), total

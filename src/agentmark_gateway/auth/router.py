@@ -26,7 +26,9 @@ class LoginResult(BaseModel):
 
 
 @router.post("/login", summary="Sign in; returns a session token for the management API")
-async def login(body: LoginBody, request: Request, response: Response, db: DbSession) -> dict[str, LoginResult]:
+async def login(
+    body: LoginBody, request: Request, response: Response, db: DbSession
+) -> dict[str, LoginResult]:
     settings = request.app.state.gateway.settings
     token, session, user = await service.login(
         db,

@@ -48,7 +48,7 @@ async def login(
     window = timedelta(seconds=window_seconds)
     failure = await _throttle(session, email, max_failures=max_failures, window=window)
     user = await get_by_email(session, email)
-    if user is None or not verify_password(password, user.password_hash):
+    if user is None or not await verify_password(password, user.password_hash):
         if failure is None:
             failure = LoginFailure(email=email, count=0, window_start=utcnow())
             session.add(failure)
@@ -93,7 +93,9 @@ async def resolve(session: AsyncSession, token: str) -> tuple[User, UserSession]
 
 
 async def logout(session: AsyncSession, token: str) -> None:
-    await session.execute(delete(UserSession).where(UserSession.token_digest == token_digest(token)))
+    await session.execute(
+        delete(UserSession).where(UserSession.token_digest == token_digest(token))
+    )
     await session.commit()
 
 

@@ -28,7 +28,14 @@ def show(
             session, app_id=app_id, action=action, since=since_at, limit=limit
         )
         return [
-            [e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.target_id, e.app_id, _summary(e.details)]
+            [
+                e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor,
+                e.action,
+                e.target_id,
+                e.app_id,
+                _summary(e.details),
+            ]
             for e in events
         ]
 

@@ -7,7 +7,11 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway.api_keys import service
-from agentmark_gateway.api_keys.schemas import MAX_GRACE_SECONDS
+from agentmark_gateway.api_keys.schemas import (
+    MAX_GRACE_SECONDS,
+    MAX_RATE_LIMIT_PER_MINUTE,
+    ApiKeyPublic,
+)
 from agentmark_gateway.apps.service import find_app
 from agentmark_gateway.audit.service import CLI_ACTOR
 from agentmark_gateway.cli.context import run
@@ -18,6 +22,22 @@ app = typer.Typer(help="API keys: create, list, show, edit, delete, roll.", no_a
 
 AppOption = Annotated[str, typer.Option("--app", help="App id or name")]
 KeyArg = Annotated[str, typer.Argument(metavar="KEY", help="Key id or name")]
+RateLimitOption = Annotated[
+    int | None,
+    typer.Option(
+        "--rate-limit",
+        min=1,
+        max=MAX_RATE_LIMIT_PER_MINUTE,
+        help="The key's own limit in requests per minute (else the gateway default)",
+    ),
+]
+AllowCidrOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-cidr",
+        help="Accept requests only from this CIDR or address, IPv4 or IPv6 (repeat for several)",
+    ),
+]
 SHOWN_ONCE = "Copy this key now: it will not be shown again."
 
 
@@ -37,6 +57,21 @@ def _parse_expiry(value: str | None) -> datetime | None:
     return moment
 
 
+def _expires(public: ApiKeyPublic) -> str:
+    text = _when(public.expires_at)
+    return f"{text} (within 7 days)" if public.expiring_soon else text
+
+
+def _rate_limit(public: ApiKeyPublic, default: int) -> str:
+    if public.rate_limit_per_minute:
+        return f"{public.rate_limit_per_minute}/min"
+    return f"default ({default}/min)" if default else "default (none)"
+
+
+def _allowlist(public: ApiKeyPublic) -> str:
+    return ", ".join(public.allowed_cidrs) if public.allowed_cidrs else "any address"
+
+
 def _print_once(plaintext: str) -> None:
     typer.echo(plaintext)
     typer.secho(SHOWN_ONCE, fg=typer.colors.YELLOW, err=True)
@@ -53,6 +88,8 @@ def create(
         list[str] | None, typer.Option("--permission", help="A permission (repeat for several)")
     ] = None,
     expires_at: Annotated[str | None, typer.Option("--expires-at", help="ISO 8601 time")] = None,
+    rate_limit: RateLimitOption = None,
+    allow_cidr: AllowCidrOption = None,
 ) -> None:
     """Create a key and print its value once."""
     expiry = _parse_expiry(expires_at)
@@ -68,6 +105,8 @@ def create(
             role=role,
             permissions=permission,
             expires_at=expiry,
+            rate_limit_per_minute=rate_limit,
+            allowed_cidrs=allow_cidr,
         )
         typer.echo(f"created {new.key.id} ({new.key.role})", err=True)
         return new.plaintext
@@ -79,7 +118,7 @@ def create(
 def list_keys(app_ref: AppOption) -> None:
     """An app's keys (never their values)."""
 
-    async def work(session: AsyncSession, _: Settings) -> list[list[object]]:
+    async def work(session: AsyncSession, settings: Settings) -> list[list[object]]:
         target = await find_app(session, app_ref)
         keys, _total = await service.list_keys(session, app_id=target.id, limit=1000)
         rows: list[list[object]] = []
@@ -92,21 +131,26 @@ def list_keys(app_ref: AppOption) -> None:
                     public.role,
                     public.key_prefix,
                     _when(public.last_used_at),
-                    _when(public.expires_at) + (" (soon)" if public.expiring_soon else ""),
+                    _expires(public),
+                    _rate_limit(public, settings.rate_limit_per_key),
+                    _allowlist(public),
                 ]
             )
         return rows
 
-    typer.echo(render(["ID", "NAME", "ROLE", "KEY", "LAST USED", "EXPIRES"], run(work)))
+    headers = ["ID", "NAME", "ROLE", "KEY", "LAST USED", "EXPIRES", "RATE LIMIT", "ALLOWED IPS"]
+    typer.echo(render(headers, run(work)))
 
 
 @app.command("show")
 def show(app_ref: AppOption, key_ref: KeyArg) -> None:
     """One key: role, resolved permissions, times."""
 
-    async def work(session: AsyncSession, _: Settings) -> list[list[object]]:
+    async def work(session: AsyncSession, settings: Settings) -> list[list[object]]:
         target = await find_app(session, app_ref)
-        public = service.to_public(await service.find_key(session, app_id=target.id, id_or_name=key_ref))
+        public = service.to_public(
+            await service.find_key(session, app_id=target.id, id_or_name=key_ref)
+        )
         return [
             ["id", public.id],
             ["name", public.name],
@@ -118,7 +162,9 @@ def show(app_ref: AppOption, key_ref: KeyArg) -> None:
             ["created", _when(public.created_at)],
             ["updated", _when(public.updated_at)],
             ["last used", _when(public.last_used_at)],
-            ["expires", _when(public.expires_at)],
+            ["expires", _expires(public)],
+            ["rate limit", _rate_limit(public, settings.rate_limit_per_key)],
+            ["allowed IPs", _allowlist(public)],
         ]
 
     typer.echo(render(["FIELD", "VALUE"], run(work)))
@@ -133,9 +179,23 @@ def edit(
     permission: Annotated[list[str] | None, typer.Option("--permission")] = None,
     expires_at: Annotated[str | None, typer.Option("--expires-at")] = None,
     no_expiry: Annotated[bool, typer.Option("--no-expiry", help="Remove the expiry")] = False,
+    rate_limit: RateLimitOption = None,
+    no_rate_limit: Annotated[
+        bool,
+        typer.Option("--no-rate-limit", help="Drop the key's own limit; the default applies"),
+    ] = False,
+    allow_cidr: AllowCidrOption = None,
+    no_allowlist: Annotated[
+        bool, typer.Option("--no-allowlist", help="Accept requests from any address")
+    ] = False,
 ) -> None:
-    """Change name, role, permissions or expiry. The key value stays the same."""
+    """Change name, role, permissions, expiry, rate limit or IP allowlist. The key value
+    stays the same. --allow-cidr replaces the whole allowlist."""
     expiry = _parse_expiry(expires_at)
+    if rate_limit is not None and no_rate_limit:
+        raise typer.BadParameter("give --rate-limit or --no-rate-limit, not both")
+    if allow_cidr and no_allowlist:
+        raise typer.BadParameter("give --allow-cidr or --no-allowlist, not both")
 
     async def work(session: AsyncSession, _: Settings) -> str:
         target = await find_app(session, app_ref)
@@ -143,6 +203,10 @@ def edit(
         changes: dict[str, object] = {"name": name, "role": role, "permissions": permission}
         if expiry is not None or no_expiry:
             changes["expires_at"] = expiry
+        if rate_limit is not None or no_rate_limit:
+            changes["rate_limit_per_minute"] = rate_limit
+        if allow_cidr or no_allowlist:
+            changes["allowed_cidrs"] = allow_cidr or None
         key = await service.edit_key(session, actor=CLI_ACTOR, key=key, **changes)  # type: ignore[arg-type]
         public = service.to_public(key)
         return f"{public.id} {public.name}: {public.role} [{', '.join(public.permissions)}]"
@@ -175,7 +239,12 @@ def roll(
     key_ref: KeyArg,
     grace_seconds: Annotated[
         int,
-        typer.Option("--grace-seconds", min=0, max=MAX_GRACE_SECONDS, help="How long the old key keeps working"),
+        typer.Option(
+            "--grace-seconds",
+            min=0,
+            max=MAX_GRACE_SECONDS,
+            help="How long the old key keeps working",
+        ),
     ] = 0,
 ) -> None:
     """New value, same permissions; the old value works for the grace period, then 401."""

@@ -44,7 +44,13 @@ def list_users() -> None:
 
     async def work(session: AsyncSession, _: Settings) -> list[list[object]]:
         return [
-            [u.id, u.email, u.role, "invited" if u.password_hash is None else "active", u.created_at]
+            [
+                u.id,
+                u.email,
+                u.role,
+                "invited" if u.password_hash is None else "active",
+                u.created_at,
+            ]
             for u in await service.list_users(session)
         ]
 

@@ -10,7 +10,7 @@ from agentmark_gateway.db.base import Base, JSONType, UTCDateTime, new_id, utcno
 
 
 class Dataset(Base):
-    """A dataset; its name is its path without ``.jsonl`` (``evals/math`` <-> ``evals/math.jsonl``)."""
+    """A dataset; its name is its path without ``.jsonl`` (``evals/math``: ``evals/math.jsonl``)."""
 
     __tablename__ = "datasets"
     __table_args__ = (UniqueConstraint("app_id", "name"),)

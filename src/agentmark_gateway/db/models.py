@@ -7,6 +7,7 @@ from agentmark_gateway.auth.models import LoginFailure, UserSession
 from agentmark_gateway.datasets.models import Dataset, DatasetRow
 from agentmark_gateway.db.base import Base
 from agentmark_gateway.experiments.models import Experiment, ExperimentItem
+from agentmark_gateway.ratelimit.models import RateLimitCounter
 from agentmark_gateway.scores.models import Score
 from agentmark_gateway.templates.models import Template
 from agentmark_gateway.traces.models import Span
@@ -24,6 +25,7 @@ __all__ = [
     "KeyChange",
     "LoginFailure",
     "OneTimeToken",
+    "RateLimitCounter",
     "Score",
     "Span",
     "Template",

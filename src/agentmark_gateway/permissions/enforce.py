@@ -3,22 +3,33 @@
 A data route takes ``key: VerifiedKey = requires("trace.read")``. The same
 declaration feeds the route table (``agentmark-gateway permissions``), the
 OpenAPI ``x-required-permissions`` extension and the test that walks every route.
+
+``KeyGate`` applies the same declarations before routing for data routes whose
+path has no parameters (the SDKs' hot routes): a refused key is answered for
+the cost of the check alone, with no routing, no database session and no
+dependency resolution; an accepted key rides along in the scope and
+``requires()`` only checks its permissions again.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
-from agentmark_gateway.errors import missing_permission
+from agentmark_gateway.errors import ApiError, missing_permission
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES, ordered
 
 APP_ID_HEADER = "x-agentmark-app-id"
+# Where KeyGate leaves the key it accepted; only server code writes the scope.
+VERIFIED_KEY = "agentmark.verified_key"
 
 # Routes anyone may call. Everything else under /v1 is a data route (API key and
 # permissions) or a management route (user session); a test holds us to it.
@@ -52,13 +63,20 @@ class Requires:
         self.permissions: tuple[str, ...] = tuple(ordered(permissions))
 
     async def __call__(self, request: Request) -> VerifiedKey:
-        gateway = request.app.state.gateway
-        headers = request.headers
-        key: VerifiedKey = await gateway.verify_request(
-            headers.get("authorization"), headers.getlist(APP_ID_HEADER), request
-        )
+        key: VerifiedKey | None = request.scope.get(VERIFIED_KEY)
+        if key is None:
+            key = await verify_key(request)
         check_permissions(key, self.permissions)
         return key
+
+
+async def verify_key(request: Request) -> VerifiedKey:
+    """The request's API key, checked (401) and counted by the rate limiter (429)."""
+    headers = request.headers
+    key: VerifiedKey = await request.app.state.gateway.verify_request(
+        headers.get("authorization"), headers.getlist(APP_ID_HEADER), request
+    )
+    return key
 
 
 def requires(*permissions: str) -> Any:
@@ -87,3 +105,85 @@ def route_permissions(route: BaseRoute) -> tuple[str, ...] | None:
             found.extend(dependant.call.permissions)
         stack.extend(dependant.dependencies)
     return tuple(ordered(found)) if found else None
+
+
+def gated_routes(routes: Sequence[BaseRoute]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """``(method, path) -> permissions`` of the data routes ``KeyGate`` may check early.
+
+    Only paths without parameters, and only where the router would pick that data
+    route: no route before it (routers try routes in order) matches the same
+    method and path. Anything unusual ends the table; such routes are still
+    checked by ``requires()`` as always.
+    """
+    table: dict[tuple[str, str], tuple[str, ...]] = {}
+    earlier: list[tuple[re.Pattern[str], frozenset[str] | None]] = []
+    for route in _plain_routes(routes):
+        if route is None:
+            break
+        path_regex: re.Pattern[str] = route.path_regex  # type: ignore[attr-defined]
+        methods = getattr(route, "methods", None)
+        allowed = frozenset(methods) if methods is not None else None
+        permissions = route_permissions(route)
+        path = getattr(route, "path", "")
+        if permissions and allowed and not getattr(route, "param_convertors", True):
+            for method in allowed:
+                shadowed = (method, path) in table or any(
+                    pattern.match(path) and (others is None or method in others)
+                    for pattern, others in earlier
+                )
+                if not shadowed:
+                    table[(method, path)] = permissions
+        earlier.append((path_regex, allowed))
+    return table
+
+
+def _plain_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute | None]:
+    """Routes in the router's order; None for one whose matching this module cannot mirror."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            if getattr(context, "prefix", "") or getattr(context, "dependencies", None):
+                yield None
+                return
+            yield from _plain_routes(inner.routes)
+        elif isinstance(getattr(route, "path_regex", None), re.Pattern):
+            yield route
+        else:
+            yield None
+            return
+
+
+class KeyGate:
+    """Checks the API key and permissions of a data request before the router sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # Built on the first request, when every router is included.
+        self._table: dict[tuple[str, str], tuple[str, ...]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        if self._table is None:
+            self._table = gated_routes(scope["app"].router.routes)
+        permissions = self._table.get((scope["method"], scope["path"]))
+        if permissions is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            key = await verify_key(Request(scope))
+            check_permissions(key, permissions)
+        except ApiError as exc:
+            response = JSONResponse(
+                exc.body(), status_code=exc.status_code, headers=exc.headers or None
+            )
+            await response(scope, receive, send)
+            return
+        except Exception:  # e.g. the database is away on a cache miss
+            # requires() tries again inside the app, whose handlers answer (503).
+            await self.app(scope, receive, send)
+            return
+        scope[VERIFIED_KEY] = key
+        await self.app(scope, receive, send)

@@ -39,14 +39,14 @@ def route_rows(app: FastAPI | None = None) -> list[RouteRow]:
         ):
             continue
         permissions = route_permissions(route) or ()
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             if (method, route.path) in PUBLIC_ROUTES:
                 kind = "public"
             elif permissions:
                 kind = "data"
             else:
                 kind = "management"
-            rows.append(RouteRow(method, route.path, kind, permissions, route.summary or ""))
+            rows.append(RouteRow(method, route.path_format, kind, permissions, route.summary or ""))
     order = {"public": 0, "data": 1, "management": 2}
     return sorted(rows, key=lambda r: (order[r.kind], r.path, r.method))
 

@@ -19,5 +19,7 @@ class Template(Base):
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     path: Mapped[str] = mapped_column(String(1024))
     content: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # The frontmatter ``name``, read at publish time, for ``GET /v1/prompts?name=``.
+    prompt_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -56,3 +56,50 @@ class Span(Base):
     input: Mapped[str | None] = mapped_column(Text, nullable=True)
     output: Mapped[str | None] = mapped_column(Text, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Trace(Base):
+    """A trace's spans rolled up, kept current at ingest: lists, sessions and metrics read it.
+
+    Only newly stored spans are added in, so a re-sent batch changes nothing.
+    """
+
+    __tablename__ = "traces"
+    __table_args__ = (
+        Index("ix_traces_app_id_start_time_ns", "app_id", "start_time_ns"),
+        Index("ix_traces_app_id_session_id", "app_id", "session_id"),
+        Index("ix_traces_app_id_user_id", "app_id", "user_id"),
+    )
+
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The name shown: trace_name (agentmark.trace_name), else the root span's, else the first's.
+    trace_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    root_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_name: Mapped[str] = mapped_column(Text)
+    start_time_ns: Mapped[int] = mapped_column(BigInteger)
+    end_time_ns: Mapped[int] = mapped_column(BigInteger)
+    span_count: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int] = mapped_column(Integer)  # the highest: any error makes it 2
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost: Mapped[float] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    session_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dataset_run_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TraceTag(Base):
+    """One tag of a trace (``agentmark.tags``): a row each, so the tag filter is plain SQL."""
+
+    __tablename__ = "trace_tags"
+    # trace_id in the index too: the tag filter's join is then index-only, whatever
+    # the planner's statistics say.
+    __table_args__ = (Index("ix_trace_tags_app_id_tag_trace_id", "app_id", "tag", "trace_id"),)
+
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)

@@ -7,12 +7,12 @@ from fastapi import APIRouter, Request, Response
 from agentmark_gateway.audit.service import record
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
+from agentmark_gateway.errors import Forbidden
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.users import service
 from agentmark_gateway.users.models import User
 from agentmark_gateway.users.roles import Action, OrgRole
 from agentmark_gateway.users.schemas import MemberInvite, MemberInvited, MemberPublic, MemberUpdate
-from agentmark_gateway.errors import Forbidden
 
 router = APIRouter(prefix="/v1/members", tags=["Members"])
 
@@ -48,7 +48,9 @@ async def invite_member(
     if body.role == OrgRole.OWNER and user.user.role != OrgRole.OWNER:
         raise Forbidden("Only the owner can invite another owner")
     invited = await service.create_user(db, email=body.email, role=body.role, password=None)
-    token = await service.issue_link(db, purpose="invite", user_id=invited.id, ttl=service.INVITE_TTL)
+    token = await service.issue_link(
+        db, purpose="invite", user_id=invited.id, ttl=service.INVITE_TTL
+    )
     record(
         db,
         actor=user.actor,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,9 +53,7 @@ async def create_user(
     check_role(role)
     if password is not None:
         check_password(password)
-    user = User(
-        email=email, role=role, password_hash=hash_password(password) if password else None
-    )
+    user = User(email=email, role=role, password_hash=await hash_password(password) if password else None)
     session.add(user)
     try:
         await session.flush()
@@ -132,3 +130,20 @@ async def find_link(session: AsyncSession, *, token: str, purpose: str) -> OneTi
     if link is None or link.used_at is not None or link.expires_at <= utcnow():
         return None
     return link
+
+
+async def spend_link(session: AsyncSession, *, link: OneTimeToken) -> None:
+    """Mark a one-time link used; of two requests racing with one link, one wins."""
+    result = await session.execute(
+        update(OneTimeToken)
+        .where(OneTimeToken.id == link.id, OneTimeToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise NotFound("This link has already been used", code="link_used")
+
+
+async def set_password(session: AsyncSession, *, user: User, password: str) -> None:
+    check_password(password)
+    user.password_hash = await hash_password(password)

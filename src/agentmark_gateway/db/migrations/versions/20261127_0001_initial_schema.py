@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 20261127_0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-27 08:06:27.754303
 """
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
 revision: str = '20261127_0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -193,11 +194,49 @@ def upgrade() -> None:
         batch_op.create_index('ix_spans_app_id_start_time_ns', ['app_id', 'start_time_ns'], unique=False)
         batch_op.create_index('ix_spans_app_id_user_id', ['app_id', 'user_id'], unique=False)
 
+    op.create_table('traces',
+    sa.Column('app_id', sa.String(length=40), nullable=False),
+    sa.Column('trace_id', sa.String(length=32), nullable=False),
+    sa.Column('trace_name', sa.Text(), nullable=True),
+    sa.Column('root_name', sa.Text(), nullable=True),
+    sa.Column('first_name', sa.Text(), nullable=False),
+    sa.Column('start_time_ns', sa.BigInteger(), nullable=False),
+    sa.Column('end_time_ns', sa.BigInteger(), nullable=False),
+    sa.Column('span_count', sa.Integer(), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=False),
+    sa.Column('input_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('output_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('cost', sa.Float(), nullable=False),
+    sa.Column('model', sa.String(length=255), nullable=True),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('session_id', sa.String(length=255), nullable=True),
+    sa.Column('session_name', sa.Text(), nullable=True),
+    sa.Column('dataset_run_id', sa.String(length=255), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['app_id'], ['apps.id'], name=op.f('fk_traces_app_id_apps'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('app_id', 'trace_id', name=op.f('pk_traces'))
+    )
+    with op.batch_alter_table('traces', schema=None) as batch_op:
+        batch_op.create_index('ix_traces_app_id_session_id', ['app_id', 'session_id'], unique=False)
+        batch_op.create_index('ix_traces_app_id_start_time_ns', ['app_id', 'start_time_ns'], unique=False)
+        batch_op.create_index('ix_traces_app_id_user_id', ['app_id', 'user_id'], unique=False)
+
+    op.create_table('trace_tags',
+    sa.Column('app_id', sa.String(length=40), nullable=False),
+    sa.Column('trace_id', sa.String(length=32), nullable=False),
+    sa.Column('tag', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['app_id'], ['apps.id'], name=op.f('fk_trace_tags_app_id_apps'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('app_id', 'trace_id', 'tag', name=op.f('pk_trace_tags'))
+    )
+    with op.batch_alter_table('trace_tags', schema=None) as batch_op:
+        batch_op.create_index('ix_trace_tags_app_id_tag_trace_id', ['app_id', 'tag', 'trace_id'], unique=False)
+
     op.create_table('templates',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('app_id', sa.String(length=40), nullable=False),
     sa.Column('path', sa.String(length=1024), nullable=False),
     sa.Column('content', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('prompt_name', sa.String(length=255), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['app_id'], ['apps.id'], name=op.f('fk_templates_app_id_apps'), ondelete='CASCADE'),
@@ -258,6 +297,16 @@ def downgrade() -> None:
 
     op.drop_table('user_sessions')
     op.drop_table('templates')
+    with op.batch_alter_table('trace_tags', schema=None) as batch_op:
+        batch_op.drop_index('ix_trace_tags_app_id_tag_trace_id')
+
+    op.drop_table('trace_tags')
+    with op.batch_alter_table('traces', schema=None) as batch_op:
+        batch_op.drop_index('ix_traces_app_id_user_id')
+        batch_op.drop_index('ix_traces_app_id_start_time_ns')
+        batch_op.drop_index('ix_traces_app_id_session_id')
+
+    op.drop_table('traces')
     with op.batch_alter_table('spans', schema=None) as batch_op:
         batch_op.drop_index('ix_spans_app_id_user_id')
         batch_op.drop_index('ix_spans_app_id_start_time_ns')

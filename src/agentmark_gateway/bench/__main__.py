@@ -1,0 +1,3 @@
+from agentmark_gateway.bench.cli import main
+
+main()

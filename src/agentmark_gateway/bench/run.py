@@ -1,0 +1,471 @@
+"""The scenarios of issue 5, run side by side: servers up, wrk or the ingest generator, rows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from agentmark_gateway.bench import loadgen, seed, wrk
+from agentmark_gateway.bench.apps import BENCH_APP_ID_ENV
+from agentmark_gateway.bench.profile import Profiler
+from agentmark_gateway.bench.report import Report, Row, machine_info, now
+from agentmark_gateway.bench.servers import Server, bench_command, gateway_command
+from agentmark_gateway.bench.workload import TEMPLATE_PATH, TraceBodies, score_body, template_ast
+
+SCENARIOS = ("a", "b", "c", "d", "e", "f", "half", "scaling")
+
+
+@dataclass
+class Options:
+    seconds: float = 10.0
+    warmup: float = 2.0
+    workers: int = 1
+    scaling_workers: int = 2
+    connections: int = 32
+    threads: int = 1
+    ingest_connections: int = 8
+    postgres_url: str | None = seed.DEFAULT_PG_URL
+    scenarios: frozenset[str] = frozenset(SCENARIOS)
+    profile: frozenset[str] = frozenset()
+    out: Path = Path("bench-results")
+    docs: Path | None = None
+    command: str = ""
+    log: list[str] = field(default_factory=list)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    _say(f"-- starting {server.name} ({server.workers} worker(s))")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Bench:
+    def __init__(self, options: Options, workdir: Path) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.pepper = secrets.token_urlsafe(32)
+        self.report = Report(
+            started=now(),
+            command=options.command,
+            machine=machine_info(),
+            settings={
+                "seconds": options.seconds,
+                "warmup": options.warmup,
+                "connections": options.connections,
+                "wrk_threads": options.threads,
+                "ingest_connections": options.ingest_connections,
+                "versions": _versions(),
+                "load_average_before": round(os.getloadavg()[0], 2),
+            },
+        )
+        busy = os.getloadavg()[0]
+        if busy > 0.5:
+            _say(
+                f"!! load average is {busy:.1f}: other work shares these CPUs, so the "
+                "numbers will be noisy; CPU µs per request is the steadier column"
+            )
+
+    # -- servers ------------------------------------------------------------
+
+    def _env(self, name: str, database_url: str | None = None) -> dict[str, str]:
+        data_dir = self.workdir / name
+        env = {"AGENTMARK_DATA_DIR": str(data_dir), "AGENTMARK_KEY_PEPPER": self.pepper}
+        if database_url:
+            env["AGENTMARK_DATABASE_URL"] = database_url
+        return env
+
+    def server(self, name: str, command: list[str], env: dict[str, str], workers: int) -> Server:
+        return Server(
+            name=name,
+            command=command,
+            env=env,
+            log=self.workdir / "logs" / f"{name}-{workers}w.log",
+            workers=workers,
+        )
+
+    def _remember_rss(self, server: Server) -> None:
+        self.report.rss_after_mib[f"{server.name} ({server.workers}w)"] = server.rss_mib()
+
+    # -- measuring ----------------------------------------------------------
+
+    def _preflight(self, server: Server, request: wrk.Request) -> int:
+        answer = httpx.request(
+            request.method,
+            f"{server.base_url}{request.path}",
+            headers=request.headers,
+            content=request.body,
+            timeout=30,
+        )
+        return answer.status_code
+
+    def measure(
+        self,
+        server: Server,
+        row: Row,
+        request: wrk.Request,
+        *,
+        mean_delay_ms: float | None = None,
+    ) -> Row:
+        status = self._preflight(server, request)
+        if status in (404, 405) and row.expected_status not in (404, 405):
+            row.skipped = f"{request.method} {request.path.split('?')[0]} answers {status}"
+            _say(f"   {row.id}: {row.skipped}")
+            self.report.rows.append(row)
+            return row
+        workdir = self.workdir / "wrk" / row.id
+        if self.options.warmup > 0:
+            wrk.run(
+                server.base_url,
+                request,
+                seconds=self.options.warmup,
+                connections=row.connections,
+                threads=self.options.threads,
+                workdir=workdir,
+                mean_delay_ms=mean_delay_ms,
+            )
+        server.reset_peaks()
+        cpu_before = server.cpu_seconds()
+        result = wrk.run(
+            server.base_url,
+            request,
+            seconds=self.options.seconds,
+            connections=row.connections,
+            threads=self.options.threads,
+            workdir=workdir,
+            mean_delay_ms=mean_delay_ms,
+        )
+        row.rate, row.p50_ms, row.p99_ms = result.rate, result.p50_ms, result.p99_ms
+        row.statuses, row.errors = result.statuses, result.socket_errors
+        row.peak_mib = server.peak_mib()
+        row.cpu_us = _per_request(server.cpu_seconds() - cpu_before, result.requests)
+        self.report.rows.append(row)
+        _say(
+            f"   {row.id}: {row.rate:,.0f} req/s, p50 {row.p50_ms:.2f} ms, "
+            f"p99 {row.p99_ms:.2f} ms, {row.cpu_us or 0:,.0f} µs CPU/req"
+        )
+        if row.id in self.options.profile:
+            self._profile(server, row.id, request, row.connections, mean_delay_ms)
+        return row
+
+    def _profile(
+        self,
+        server: Server,
+        row_id: str,
+        request: wrk.Request,
+        connections: int,
+        mean_delay_ms: float | None,
+    ) -> None:
+        profiler = Profiler(
+            server.worker_pids()[0], self.options.out, f"{self.report.started}-{row_id}"
+        )
+        with profiler.recording(self.options.seconds):
+            wrk.run(
+                server.base_url,
+                request,
+                seconds=self.options.seconds,
+                connections=connections,
+                threads=self.options.threads,
+                workdir=self.workdir / "wrk" / f"{row_id}-profile",
+                mean_delay_ms=mean_delay_ms,
+            )
+        _say(f"   {row_id}: stacks in {profiler.raw} and {profiler.summary_path}")
+
+    def ingest(
+        self, server: Server, row: Row, headers: dict[str, str], database_url: str, app_id: str
+    ) -> Row:
+        bodies = TraceBodies()
+        probe = httpx.post(
+            f"{server.base_url}/v1/traces",
+            content=bodies.next(),
+            headers={**headers, "Content-Type": "application/json"},
+            timeout=30,
+        )
+        if probe.status_code in (404, 405):
+            row.skipped = f"POST /v1/traces answers {probe.status_code}"
+            _say(f"   {row.id}: {row.skipped}")
+            self.report.rows.append(row)
+            return row
+        if self.options.warmup > 0:
+            loadgen.ingest(
+                server.base_url,
+                headers,
+                seconds=self.options.warmup,
+                connections=row.connections,
+                bodies=bodies,
+            )
+        before = seed.count_spans(database_url, app_id)
+        server.reset_peaks()
+        cpu_before = server.cpu_seconds()
+        result = loadgen.ingest(
+            server.base_url,
+            headers,
+            seconds=self.options.seconds,
+            connections=row.connections,
+            bodies=bodies,
+        )
+        row.peak_mib = server.peak_mib()
+        row.cpu_us = _per_request(server.cpu_seconds() - cpu_before, result.requests)
+        stored = seed.count_spans(database_url, app_id) - before
+        row.rate, row.spans_rate = result.rate, result.span_rate
+        row.p50_ms = loadgen.percentile(result.latencies_ms, 0.50)
+        row.p99_ms = loadgen.percentile(result.latencies_ms, 0.99)
+        row.statuses, row.errors = result.statuses, result.errors
+        row.check_ok = stored == result.acknowledged_spans
+        relation = "=" if row.check_ok else "!="
+        row.check = f"spans stored {stored:,} {relation} acknowledged {result.acknowledged_spans:,}"
+        self.report.rows.append(row)
+        _say(f"   {row.id}: {row.spans_rate:,.0f} spans/s, {row.check}")
+        return row
+
+    # -- the run ------------------------------------------------------------
+
+    def wants(self, scenario: str) -> bool:
+        return scenario in self.options.scenarios
+
+    def run(self) -> Report:
+        options = self.options
+        workers, conns = options.workers, options.connections
+        if self.wants("a"):
+            with running(
+                self.server("baseline", bench_command("baseline"), self._env("baseline"), workers)
+            ) as server:
+                self.measure(
+                    server,
+                    Row("a", "bare ASGI, constant JSON", workers, conns),
+                    wrk.Request("GET", "/"),
+                )
+
+        sqlite_url = f"sqlite:///{self.workdir / 'sqlite' / 'gateway.db'}"
+        seeded = seed.prepare(sqlite_url, self.pepper.encode())
+        env = self._env("sqlite", sqlite_url)
+        sdk = {"Authorization": seeded.sdk_key, "X-Agentmark-App-Id": seeded.app_id}
+        read_template = wrk.Request("GET", f"/v1/templates?path={TEMPLATE_PATH}", sdk)
+
+        gateway = self.server("gateway-sqlite", gateway_command(), env, workers)
+        with running(gateway):
+            self._publish(gateway, seeded)
+            peak = None
+            if self.wants("b") or self.wants("half"):
+                peak = self.measure(
+                    gateway,
+                    Row(
+                        "b",
+                        "GET /v1/templates, key + permission",
+                        workers,
+                        conns,
+                        expected_status=200,
+                    ),
+                    read_template,
+                )
+            if self.wants("f"):
+                unknown = {**sdk, "Authorization": seeded.unknown_key}
+                self.measure(
+                    gateway,
+                    Row(
+                        "f401",
+                        "GET /v1/templates, made-up key",
+                        workers,
+                        conns,
+                        expected_status=401,
+                    ),
+                    wrk.Request("GET", read_template.path, unknown),
+                )
+                lacking = {**sdk, "Authorization": seeded.no_template_key}
+                self.measure(
+                    gateway,
+                    Row(
+                        "f403",
+                        "GET /v1/templates, key lacks template.read",
+                        workers,
+                        conns,
+                        expected_status=403,
+                    ),
+                    wrk.Request("GET", read_template.path, lacking),
+                )
+            if self.wants("d"):
+                self.measure(
+                    gateway,
+                    Row("d", "POST /v1/scores", workers, conns),
+                    wrk.Request(
+                        "POST",
+                        "/v1/scores",
+                        {**sdk, "Content-Type": "application/json"},
+                        score_body(),
+                    ),
+                )
+            if self.wants("half") and peak is not None and not peak.skipped and peak.rate:
+                self._half_peak(gateway, peak, read_template)
+            if self.wants("e"):
+                self.ingest(
+                    gateway,
+                    Row(
+                        "e-sqlite",
+                        "POST /v1/traces, 100 spans, SQLite",
+                        workers,
+                        options.ingest_connections,
+                    ),
+                    sdk,
+                    sqlite_url,
+                    seeded.app_id,
+                )
+            self._remember_rss(gateway)
+
+        if self.wants("c"):
+            bench_env = {**env, BENCH_APP_ID_ENV: seeded.app_id}
+            with running(
+                self.server("bench-no-auth", bench_command("bench"), bench_env, workers)
+            ) as server:
+                self.measure(
+                    server,
+                    Row(
+                        "c",
+                        "GET /v1/templates, auth switched off",
+                        workers,
+                        conns,
+                        expected_status=200,
+                    ),
+                    read_template,
+                )
+                self._remember_rss(server)
+
+        if self.wants("scaling") and options.scaling_workers != workers:
+            many = options.scaling_workers
+            with running(self.server("gateway-sqlite", gateway_command(), env, many)) as server:
+                self.measure(
+                    server,
+                    Row(
+                        "b-2w" if many == 2 else f"b-{many}w",
+                        "GET /v1/templates, key + permission",
+                        many,
+                        conns,
+                        expected_status=200,
+                    ),
+                    read_template,
+                )
+                self._remember_rss(server)
+            with running(
+                self.server("baseline", bench_command("baseline"), self._env("baseline"), many)
+            ) as server:
+                self.measure(
+                    server,
+                    Row(
+                        "a-2w" if many == 2 else f"a-{many}w",
+                        "bare ASGI, constant JSON",
+                        many,
+                        conns,
+                    ),
+                    wrk.Request("GET", "/"),
+                )
+
+        if self.wants("e") and options.postgres_url:
+            self._postgres_ingest(options.postgres_url)
+        self.report.settings["load_average_after"] = round(os.getloadavg()[0], 2)
+        return self.report
+
+    def _publish(self, server: Server, seeded: seed.Seeded) -> None:
+        answer = httpx.put(
+            f"{server.base_url}/v1/templates",
+            params={"path": TEMPLATE_PATH},
+            json=template_ast(),
+            headers={"Authorization": seeded.admin_key, "X-Agentmark-App-Id": seeded.app_id},
+            timeout=30,
+        )
+        if answer.status_code >= 300:
+            _say(f"   publishing the template answered {answer.status_code}: {answer.text[:200]}")
+
+    def _half_peak(self, server: Server, peak: Row, request: wrk.Request) -> None:
+        target = peak.rate / 2
+        mean_delay_ms = 10.0
+        # Each connection waits ~10 ms between requests plus its own latency at low load.
+        latency_ms = 1.5 * 1000 / peak.rate * self.options.workers
+        connections = max(2, round(target * (mean_delay_ms + latency_ms) / 1000))
+        row = Row(
+            "b-half",
+            f"GET /v1/templates at ~{target:,.0f} req/s (half of (b))",
+            self.options.workers,
+            connections,
+            expected_status=200,
+        )
+        self.measure(server, row, request, mean_delay_ms=mean_delay_ms)
+
+    def _postgres_ingest(self, admin_url: str) -> None:
+        try:
+            self.report.settings["postgresql"] = seed.postgres_version(admin_url)
+        except Exception as exc:  # any failure here means: no usable server
+            _say(f"-- PostgreSQL at {admin_url} does not answer ({exc}); skipping (e) on it")
+            self.report.rows.append(
+                Row(
+                    "e-postgresql",
+                    "POST /v1/traces, 100 spans, PostgreSQL",
+                    self.options.workers,
+                    self.options.ingest_connections,
+                    skipped="no PostgreSQL server",
+                )
+            )
+            return
+        with seed.postgres_database(admin_url) as url:
+            seeded = seed.prepare(url, self.pepper.encode())
+            headers = {"Authorization": seeded.sdk_key, "X-Agentmark-App-Id": seeded.app_id}
+            server = self.server(
+                "gateway-postgresql",
+                gateway_command(),
+                self._env("postgresql", url),
+                self.options.workers,
+            )
+            with running(server):
+                self.ingest(
+                    server,
+                    Row(
+                        "e-postgresql",
+                        "POST /v1/traces, 100 spans, PostgreSQL",
+                        self.options.workers,
+                        self.options.ingest_connections,
+                    ),
+                    headers,
+                    url,
+                    seeded.app_id,
+                )
+                self._remember_rss(server)
+
+
+def _per_request(seconds: float, requests: int) -> float | None:
+    return seconds * 1e6 / requests if requests else None
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    found = {
+        name: version(name)
+        for name in ("uvicorn", "uvloop", "httptools", "fastapi", "starlette", "sqlalchemy")
+    }
+    found["wrk"] = wrk.version()
+    return found
+
+
+def run(options: Options) -> Report:
+    with tempfile.TemporaryDirectory(prefix="agw-bench-") as directory:
+        bench = Bench(options, Path(directory))
+        try:
+            return bench.run()
+        except BaseException:
+            logs = Path(directory) / "logs"
+            for log in sorted(logs.glob("*.log")) if logs.exists() else []:
+                _say(f"== {log.name} (last lines)\n{log.read_text()[-1500:]}")
+            raise

@@ -1,0 +1,78 @@
+"""Published templates: built ASTs stored per app under their path.
+
+Every query names the caller's app, so another app's template is simply not
+found.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentmark_gateway.db.base import utcnow
+from agentmark_gateway.errors import NotFound
+from agentmark_gateway.templates.frontmatter import prompt_name
+from agentmark_gateway.templates.models import Template
+
+
+def _not_found(path: str) -> NotFound:
+    return NotFound(f"Template '{path}' not found", code="template_not_found")
+
+
+async def get_template(session: AsyncSession, *, app_id: str, path: str) -> Template:
+    template = await session.scalar(
+        select(Template).where(Template.app_id == app_id, Template.path == path)
+    )
+    if template is None:
+        raise _not_found(path)
+    return template
+
+
+async def put_template(
+    session: AsyncSession, *, app_id: str, path: str, content: dict[str, Any]
+) -> tuple[Template, bool]:
+    """Create or replace the template at ``path``; True when it was created."""
+    name = prompt_name(content)
+    template = await session.scalar(
+        select(Template).where(Template.app_id == app_id, Template.path == path)
+    )
+    if template is None:
+        template = Template(app_id=app_id, path=path, content=content, prompt_name=name)
+        session.add(template)
+        try:
+            await session.commit()
+            return template, True
+        except IntegrityError:
+            # Another publish of the same path won the race: replace its version.
+            await session.rollback()
+            template = await get_template(session, app_id=app_id, path=path)
+    template.content = content
+    template.prompt_name = name
+    template.updated_at = utcnow()
+    await session.commit()
+    return template, False
+
+
+async def delete_template(session: AsyncSession, *, app_id: str, path: str) -> None:
+    result = await session.execute(
+        delete(Template)
+        .where(Template.app_id == app_id, Template.path == path)
+        .returning(Template.id)
+    )
+    if result.first() is None:
+        await session.rollback()
+        raise _not_found(path)
+    await session.commit()
+
+
+async def list_prompt_paths(
+    session: AsyncSession, *, app_id: str, name: str | None = None
+) -> list[str]:
+    """Paths of the app's templates, sorted; only those whose frontmatter ``name`` matches."""
+    query = select(Template.path).where(Template.app_id == app_id).order_by(Template.path)
+    if name is not None:
+        query = query.where(Template.prompt_name == name)
+    return list(await session.scalars(query))

@@ -1,0 +1,222 @@
+"""The queryable columns of a span, derived from the attributes SDKs set.
+
+The AgentMark SDK names traces, sessions, users, prompts and dataset runs with
+``agentmark.*`` keys (``agentmark.tags`` is a JSON list, metadata arrives as
+``agentmark.metadata.<key>``); model calls carry OpenTelemetry GenAI
+(``gen_ai.*``) or OpenInference (``llm.*``, ``input.value``) keys. A span's own
+attributes win over its resource's. A value of an unexpected type is ignored,
+never an error: the raw attributes are kept whole anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from agentmark_gateway.metrics.pricing import PriceTable
+from agentmark_gateway.traces.otlp import OtlpSpan
+
+METADATA_PREFIX = "agentmark.metadata."
+MAX_INT32 = 2**31 - 1
+MAX_TAG_LENGTH = 255
+
+TRACE_NAME_KEYS = ("agentmark.trace_name",)
+SESSION_ID_KEYS = ("agentmark.session_id", "gen_ai.conversation.id", "session.id")
+SESSION_NAME_KEYS = ("agentmark.session_name",)
+USER_ID_KEYS = ("agentmark.user_id", "user.id")
+DATASET_RUN_KEYS = ("agentmark.dataset_run_id",)
+PROMPT_NAME_KEYS = ("agentmark.prompt_name",)
+MODEL_KEYS = ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
+INPUT_TOKEN_KEYS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.token_count.prompt",
+)
+OUTPUT_TOKEN_KEYS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+)
+COST_KEYS = ("agentmark.cost", "gen_ai.usage.cost")
+INPUT_KEYS = (
+    "agentmark.request.input",
+    "agentmark.input",
+    "gen_ai.request.input",
+    "input.value",
+    "gen_ai.input.messages",
+    "gen_ai.prompt",
+    "ai.prompt.messages",
+    "ai.prompt",
+)
+OUTPUT_KEYS = (
+    "agentmark.response.output",
+    "agentmark.output",
+    "gen_ai.response.output",
+    "output.value",
+    "gen_ai.output.messages",
+    "gen_ai.completion",
+    "ai.response.text",
+)
+OUTPUT_OBJECT_KEYS = ("gen_ai.response.output_object", "ai.response.object")
+TOOL_CALL_KEYS = ("gen_ai.response.tool_calls", "ai.response.toolCalls")
+FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "ai.response.finishReason")
+# Keys that make a span a model call even without agentmark.span.kind = llm.
+GENERATION_MARKERS = ("gen_ai.system", "gen_ai.request.model", "gen_ai.operation.name")
+# OpenInference's span kinds, in the AgentMark SDK's vocabulary.
+OPENINFERENCE_KINDS = {
+    "LLM": "llm",
+    "CHAIN": "function",
+    "TOOL": "tool",
+    "AGENT": "agent",
+    "RETRIEVER": "retrieval",
+    "EMBEDDING": "embedding",
+    "GUARDRAIL": "guardrail",
+}
+LLM = "llm"
+
+# Column widths of the spans table: PostgreSQL refuses longer values.
+_WIDTHS = {"session_id": 255, "user_id": 255, "model": 255, "dataset_run_id": 255, "span_type": 64}
+
+
+def first(attributes: dict[str, Any], keys: Sequence[str]) -> Any:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def text_of(value: Any) -> str | None:
+    """A value as text: strings as they are, anything else as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _label(value: Any, width: int | None = None) -> str | None:
+    """A short identifier (session, user, model...): scalars only, cut to the column."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    label = str(value).strip()
+    if not label:
+        return None
+    return label[:width] if width else label
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return 0
+    if isinstance(value, int | float) and math.isfinite(value):
+        return max(0, min(int(value), MAX_INT32))
+    return 0
+
+
+def _money(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return None
+
+
+def tags_of(value: Any) -> list[str]:
+    """``agentmark.tags``: a JSON list in a string (the SDK's form), an array, or one tag."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                value = json.loads(stripped)
+            except ValueError:
+                return [stripped[:MAX_TAG_LENGTH]]
+        else:
+            return [stripped[:MAX_TAG_LENGTH]] if stripped else []
+    if not isinstance(value, list):
+        return []
+    tags: list[str] = []
+    for item in value:
+        tag = _label(item, MAX_TAG_LENGTH)
+        if tag is not None and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def span_type(attributes: dict[str, Any]) -> str | None:
+    """The AgentMark span kind (llm, tool, agent, ...), or llm for a bare model call."""
+    kind = attributes.get("agentmark.span.kind")
+    if isinstance(kind, str) and kind.strip():
+        return kind.strip().lower()[: _WIDTHS["span_type"]]
+    openinference = attributes.get("openinference.span.kind")
+    if isinstance(openinference, str) and openinference.strip():
+        upper = openinference.strip().upper()
+        return OPENINFERENCE_KINDS.get(upper, upper.lower()[: _WIDTHS["span_type"]])
+    if any(attributes.get(key) is not None for key in GENERATION_MARKERS):
+        return LLM
+    return None
+
+
+def metadata_of(attributes: dict[str, Any]) -> dict[str, str]:
+    """``agentmark.metadata.<key>`` attributes as ``{key: text}``."""
+    return {
+        key[len(METADATA_PREFIX) :]: text_of(value) or ""
+        for key, value in attributes.items()
+        if key.startswith(METADATA_PREFIX)
+    }
+
+
+def row_of(span: OtlpSpan, *, app_id: str, prices: PriceTable) -> dict[str, Any]:
+    """The ``spans`` row for one decoded span."""
+    attributes = span.attributes
+    # Identity attributes may ride on the resource (one process, one user or session).
+    merged = {**span.resource_attributes, **attributes} if span.resource_attributes else attributes
+    model = _label(first(attributes, MODEL_KEYS), _WIDTHS["model"])
+    input_tokens = _count(first(attributes, INPUT_TOKEN_KEYS))
+    output_tokens = _count(first(attributes, OUTPUT_TOKEN_KEYS))
+    cost = _money(first(attributes, COST_KEYS))
+    if cost is None:
+        cost = prices.cost(model, input_tokens, output_tokens)
+    return {
+        "app_id": app_id,
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "name": span.name,
+        "kind": span.kind,
+        "start_time_ns": span.start_time_ns,
+        "end_time_ns": span.end_time_ns,
+        "duration_ms": (span.end_time_ns - span.start_time_ns) / 1_000_000,
+        "status_code": span.status_code,
+        "status_message": span.status_message,
+        "attributes": attributes,
+        "resource_attributes": span.resource_attributes,
+        "events": span.events,
+        "links": span.links,
+        "scope_name": span.scope_name[:255] if span.scope_name else None,
+        "trace_name": _label(first(merged, TRACE_NAME_KEYS)),
+        "session_id": _label(first(merged, SESSION_ID_KEYS), _WIDTHS["session_id"]),
+        "session_name": _label(first(merged, SESSION_NAME_KEYS)),
+        "user_id": _label(first(merged, USER_ID_KEYS), _WIDTHS["user_id"]),
+        "tags": tags_of(merged.get("agentmark.tags")),
+        "span_type": span_type(attributes),
+        "model": model,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cost": cost,
+        "dataset_run_id": _label(first(merged, DATASET_RUN_KEYS), _WIDTHS["dataset_run_id"]),
+        "prompt_name": _label(first(attributes, PROMPT_NAME_KEYS)),
+        "input": text_of(first(attributes, INPUT_KEYS)),
+        "output": text_of(first(attributes, OUTPUT_KEYS)),
+    }

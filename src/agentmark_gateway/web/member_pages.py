@@ -1,0 +1,197 @@
+"""Settings > Members: everyone may look; owners and admins invite, change roles, remove.
+
+Members belong to the organization, not to an app; the pages sit under the
+current app only so the breadcrumb and tabs stay where the user is.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Request, Response
+
+from agentmark_gateway.audit.service import record
+from agentmark_gateway.deps import DbSession
+from agentmark_gateway.errors import ApiError, Forbidden
+from agentmark_gateway.users import service as users
+from agentmark_gateway.users.roles import Action, OrgRole
+from agentmark_gateway.web.context import AppRef, CurrentApp, page_context
+from agentmark_gateway.web.route import WebRoute, redirect
+from agentmark_gateway.web.session import Viewer, allowed
+from agentmark_gateway.web.templating import is_htmx, render
+
+router = APIRouter(prefix="/apps/{app_id}/settings/members", route_class=WebRoute)
+
+UserId = Annotated[str, Path(max_length=64)]
+RoleField = Annotated[str, Form(max_length=16)]
+
+
+def assignable_roles(viewer: Viewer) -> list[str]:
+    """The roles the viewer can hand out; only an owner makes owners (users.service agrees)."""
+    if viewer.role == OrgRole.OWNER:
+        return [role.value for role in OrgRole]
+    return [role.value for role in OrgRole if role != OrgRole.OWNER]
+
+
+def _members_url(app: AppRef) -> str:
+    return f"/apps/{app.id}/settings/members"
+
+
+async def _list_context(db: DbSession, viewer: Viewer) -> dict[str, Any]:
+    return {"members": await users.list_users(db), "assignable": assignable_roles(viewer)}
+
+
+def _changed(request: Request, app: AppRef) -> Response:
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Trigger": "members-changed, close-modal"})
+    return redirect(request, _members_url(app))
+
+
+@router.get("")
+async def members_page(
+    request: Request, db: DbSession, app: CurrentApp, viewer: Viewer = allowed(Action.MEMBERS_READ)
+) -> Response:
+    context = await page_context(request, db, viewer, app, "members")
+    context.update(await _list_context(db, viewer))
+    return render(request, "members/index.html", context)
+
+
+@router.get("/rows")
+async def member_rows(
+    request: Request, db: DbSession, app: CurrentApp, viewer: Viewer = allowed(Action.MEMBERS_READ)
+) -> Response:
+    context = {"viewer": viewer, "app": app, **await _list_context(db, viewer)}
+    return render(request, "members/_list.html", context)
+
+
+async def _invite_form(
+    request: Request,
+    db: DbSession,
+    viewer: Viewer,
+    app: AppRef,
+    *,
+    email: str = "",
+    role: str = OrgRole.READ,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    context = await page_context(request, db, viewer, app, "members")
+    context.update(email=email, role=role, errors=errors or {}, assignable=assignable_roles(viewer))
+    return render(request, "members/invite.html", context, status_code=status_code)
+
+
+@router.get("/invite")
+async def invite_form(
+    request: Request,
+    db: DbSession,
+    app: CurrentApp,
+    viewer: Viewer = allowed(Action.MEMBERS_MANAGE),
+) -> Response:
+    return await _invite_form(request, db, viewer, app)
+
+
+@router.post("")
+async def invite(
+    request: Request,
+    db: DbSession,
+    app: CurrentApp,
+    email: Annotated[str, Form(max_length=320)] = "",
+    role: RoleField = OrgRole.READ,
+    viewer: Viewer = allowed(Action.MEMBERS_MANAGE),
+) -> Response:
+    try:
+        users.check_role(role)
+        if role == OrgRole.OWNER and viewer.role != OrgRole.OWNER:
+            raise Forbidden("Only the owner can invite another owner")
+        invited = await users.create_user(db, email=email, role=role, password=None)
+    except ApiError as error:
+        field = "role" if error.code in ("invalid_role", "forbidden") else "email"
+        return await _invite_form(
+            request,
+            db,
+            viewer,
+            app,
+            email=email,
+            role=role,
+            errors={field: error.message},
+            status_code=error.status_code,
+        )
+    token = await users.issue_link(db, purpose="invite", user_id=invited.id, ttl=users.INVITE_TTL)
+    record(
+        db,
+        actor=viewer.actor,
+        action="member.invite",
+        target_type="user",
+        target_id=invited.id,
+        app_id=None,
+        details={"email": invited.email, "role": invited.role},
+    )
+    await db.commit()
+    base = request.app.state.gateway.settings.public_url or str(request.base_url)
+    context = await page_context(request, db, viewer, app, "members")
+    context.update(invited=invited, invite_url=f"{base.rstrip('/')}/invite/{token}")
+    return render(
+        request, "members/invited.html", context, headers={"HX-Trigger": "members-changed"}
+    )
+
+
+@router.post("/{user_id}/role")
+async def change_role(
+    request: Request,
+    db: DbSession,
+    app: CurrentApp,
+    user_id: UserId,
+    role: RoleField,
+    viewer: Viewer = allowed(Action.MEMBERS_MANAGE),
+) -> Response:
+    target = await users.get_user(db, user_id)
+    before = target.role
+    await users.change_role(db, actor_role=viewer.role, user=target, role=role)
+    record(
+        db,
+        actor=viewer.actor,
+        action="member.role_change",
+        target_type="user",
+        target_id=target.id,
+        app_id=None,
+        details={"email": target.email, "before": before, "after": target.role},
+    )
+    await db.commit()
+    return _changed(request, app)
+
+
+@router.get("/{user_id}/remove")
+async def remove_form(
+    request: Request,
+    db: DbSession,
+    app: CurrentApp,
+    user_id: UserId,
+    viewer: Viewer = allowed(Action.MEMBERS_MANAGE),
+) -> Response:
+    context = await page_context(request, db, viewer, app, "members")
+    context.update(member=await users.get_user(db, user_id))
+    return render(request, "members/remove.html", context)
+
+
+@router.post("/{user_id}/remove")
+async def remove(
+    request: Request,
+    db: DbSession,
+    app: CurrentApp,
+    user_id: UserId,
+    viewer: Viewer = allowed(Action.MEMBERS_MANAGE),
+) -> Response:
+    target = await users.get_user(db, user_id)
+    email, role = target.email, target.role
+    await users.remove_user(db, actor_role=viewer.role, user=target)
+    record(
+        db,
+        actor=viewer.actor,
+        action="member.remove",
+        target_type="user",
+        target_id=user_id,
+        app_id=None,
+        details={"email": email, "role": role},
+    )
+    await db.commit()
+    return _changed(request, app)

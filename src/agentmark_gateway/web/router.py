@@ -1,0 +1,33 @@
+"""The dashboard: server-rendered pages on the same services as the API.
+
+``install(app)`` adds the pages (kept out of the OpenAPI document) and the
+static files: hand-written CSS and JS, and htmx vendored in ``static/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from agentmark_gateway.web import app_pages, audit_pages, auth_pages, key_pages, member_pages
+from agentmark_gateway.web.route import SecureStatic
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+ROUTERS = (
+    auth_pages.router,
+    app_pages.router,
+    key_pages.router,
+    member_pages.router,
+    audit_pages.router,
+)
+
+__all__ = ["install"]
+
+
+def install(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router, include_in_schema=False)
+    app.mount("/static", SecureStatic(StaticFiles(directory=STATIC_DIR)), name="static")
