@@ -34,7 +34,9 @@ class Gateway:
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(
+            settings.resolved_database_url, timeout=settings.database_timeout_seconds
+        )
         sessionmaker = make_sessionmaker(engine)
         pepper = settings.pepper_bytes()
         last_used = LastUsedRecorder(sessionmaker)

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(
         default=900, ge=1, description="Window over which failed sign-ins are counted."
     )
+    database_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a request waits for the database before it gets 503 with "
+        "Retry-After: to connect to PostgreSQL, or on SQLite for another writer's lock.",
+    )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1024,

@@ -31,32 +31,40 @@ def is_sqlite(url: str) -> bool:
     return async_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, timeout: float = 10.0, **kwargs: Any) -> AsyncEngine:
+    """An engine for ``url``; ``timeout`` (seconds) bounds each wait for the database.
+
+    On PostgreSQL it bounds opening a connection (asyncpg waits 60 s by default,
+    far longer than a client waits for an answer); on SQLite, how long a write
+    waits for another writer's lock. Past it the operation fails and the request
+    gets 503 with Retry-After.
+    """
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         if target.database and target.database != ":memory:":
             from pathlib import Path
 
             Path(target.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(target, connect_args={"timeout": 30}, **kwargs)
-        _tune_sqlite(engine)
+        engine = create_async_engine(target, connect_args={"timeout": timeout}, **kwargs)
+        _tune_sqlite(engine, busy_timeout_ms=max(1, round(timeout * 1000)))
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {"timeout": timeout})
     return create_async_engine(target, **kwargs)
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         # WAL lets readers run beside the one writer; busy_timeout makes writers
-        # wait for each other instead of failing at once.
+        # wait for each other (retrying) instead of failing at once.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
 

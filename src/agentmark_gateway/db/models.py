@@ -10,7 +10,7 @@ from agentmark_gateway.experiments.models import Experiment, ExperimentItem
 from agentmark_gateway.ratelimit.models import RateLimitCounter
 from agentmark_gateway.scores.models import Score
 from agentmark_gateway.templates.models import Template
-from agentmark_gateway.traces.models import Span
+from agentmark_gateway.traces.models import Span, Trace, TraceTag
 from agentmark_gateway.users.models import OneTimeToken, User
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "Score",
     "Span",
     "Template",
+    "Trace",
+    "TraceTag",
     "User",
     "UserSession",
 ]
