@@ -19,6 +19,7 @@ from agentmark_gateway.bodies import BodyLimitMiddleware
 from agentmark_gateway.datasets.router import router as datasets_router
 from agentmark_gateway.experiments.router import router as experiments_router
 from agentmark_gateway.metrics.router import router as metrics_router
+from agentmark_gateway.nul import NulGuardMiddleware
 from agentmark_gateway.permissions.enforce import KeyGate, all_routes, route_permissions
 from agentmark_gateway.ratelimit import RateLimitHeadersMiddleware
 from agentmark_gateway.runtime import Gateway
@@ -64,7 +65,9 @@ def create_app(settings: Settings | None = None, *, gateway: Gateway | None = No
     app.state.gateway = gateway
     app.state.settings = settings
     error_handlers.install(app)
-    # Innermost of ours: a body over the limit is refused (413) before any key check.
+    # Innermost: KeyGate's early key check answers 401 before a NUL is even looked for.
+    app.add_middleware(NulGuardMiddleware)
+    # A body over the limit is refused (413) before any key check.
     app.add_middleware(KeyGate)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,6 +27,8 @@ _LOCATION_CODES = {
 }
 
 _STATUS_CODES = {
+    # FastAPI's own refusal of a body it cannot parse (e.g. JSON nested too deeply).
+    400: "invalid_request_body",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
@@ -77,8 +80,33 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
+class _OutageLog:
+    """One warning per ``every`` seconds while the database is away, not one per request.
+
+    During an outage every request fails the same way; thousands of identical
+    lines a second would bury the log (and fill the disk) without saying more.
+    """
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._last = -every
+        self._quiet = 0
+
+    def warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            self._quiet += 1
+            return
+        more = f" (and {self._quiet} more since the last warning)" if self._quiet else ""
+        log.warning("database unavailable: %s%s", type(exc).__name__, more)
+        self._last, self._quiet = now, 0
+
+
+_outage_log = _OutageLog()
+
+
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable: %s", type(exc).__name__)
+    _outage_log.warn(exc)
     return error_response(
         503,
         "service_unavailable",
@@ -106,7 +134,21 @@ async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if exc.connection_invalidated or _looks_like_outage(exc):
         return await _database_down(request, exc)
+    if _is_nul_rejection(exc):
+        # A NUL no schema caught (paths and queries never get here: see nul.py).
+        return error_response(
+            400, "invalid_request_body", "Text must be valid UTF-8 without NUL characters (\\u0000)"
+        )
     return await _unexpected(request, exc)
+
+
+# character_not_in_repertoire (a NUL in text), untranslatable_character (\u0000 in JSONB)
+_NUL_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def _is_nul_rejection(exc: DBAPIError) -> bool:
+    """PostgreSQL refusing a NUL character in a text or JSONB value."""
+    return getattr(exc.orig, "sqlstate", None) in _NUL_SQLSTATES
 
 
 def _looks_like_outage(exc: DBAPIError) -> bool:

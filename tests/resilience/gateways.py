@@ -35,9 +35,14 @@ class GatewayProcess:
     """``python -m agentmark_gateway serve`` on a free port of 127.0.0.1."""
 
     def __init__(
-        self, database_url: str, data_dir: Path, env: Mapping[str, str] | None = None
+        self,
+        database_url: str,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / f"server-{self.port}.log"

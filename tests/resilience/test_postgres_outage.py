@@ -150,6 +150,8 @@ def test_postgresql_stopped_mid_ingest_gives_503_loses_no_span_and_recovers_by_i
     # with the connection); it is then whole, and an exporter's retry is a no-op.
     unacknowledged_but_stored = set(stored) - acknowledged
     assert "Traceback" not in log, log
+    # One warning per 10 s of outage, not one per refused request.
+    assert log.count("database unavailable") <= 2, log
     print(
         f"\nbatches: {len(acknowledged)} acknowledged, {len(refused)} refused with 503, "
         f"{len(unacknowledged_but_stored)} refused but stored whole; "

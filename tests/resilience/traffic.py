@@ -14,14 +14,29 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 from tests.fixtures.otlp import payloads
 
 MARKER = "resilience.batch"
 SPANS_PER_BATCH = 100
+TEMPLATE_PATH = "agents/support.prompt.mdx"
+TEMPLATE_BODY = Path(__file__).parents[1] / "fixtures" / "agentmark" / "haiku.prompt.mdx.json"
+
+
+def publish_template(base: str, headers: dict[str, str]) -> None:
+    """Publishes the template SDK clients read (``headers``: a key with template.write)."""
+    response = httpx.put(
+        f"{base}/v1/templates",
+        params={"path": TEMPLATE_PATH},
+        content=TEMPLATE_BODY.read_bytes(),
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
 
 
 def batch(marker: str, *, traces: int = 10) -> bytes:

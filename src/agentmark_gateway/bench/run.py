@@ -22,6 +22,23 @@ from agentmark_gateway.bench.workload import TEMPLATE_PATH, TraceBodies, score_b
 
 SCENARIOS = ("a", "b", "c", "d", "e", "f", "half", "scaling")
 
+# Row id (scaling rows share their base row's) -> label and the one status expected
+# (None: any 2xx).
+ROWS: dict[str, tuple[str, int | None]] = {
+    "a": ("bare ASGI, constant JSON", 200),
+    "b": ("GET /v1/templates, key + permission", 200),
+    "c": ("GET /v1/templates, auth switched off", 200),
+    "f401": ("GET /v1/templates, made-up key", 401),
+    "f403": ("GET /v1/templates, key lacks template.read", 403),
+    "d": ("POST /v1/scores", None),
+    "e-sqlite": ("POST /v1/traces, 100 spans, SQLite", None),
+    "e-postgresql": ("POST /v1/traces, 100 spans, PostgreSQL", None),
+}
+
+
+def _read_template(headers: dict[str, str]) -> wrk.Request:
+    return wrk.Request("GET", f"/v1/templates?path={TEMPLATE_PATH}", headers)
+
 
 @dataclass
 class Options:
@@ -239,144 +256,108 @@ class Bench:
         return scenario in self.options.scenarios
 
     def run(self) -> Report:
+        """(a), (b), (c) and (f) back to back while all three servers are up, then the rest."""
         options = self.options
-        workers, conns = options.workers, options.connections
-        if self.wants("a"):
-            with running(
-                self.server("baseline", bench_command("baseline"), self._env("baseline"), workers)
-            ) as server:
-                self.measure(
-                    server,
-                    Row("a", "bare ASGI, constant JSON", workers, conns),
-                    wrk.Request("GET", "/"),
+        workers = options.workers
+        seeded: seed.Seeded | None = None
+        with contextlib.ExitStack() as servers:
+            baseline = gateway = bench = None
+            if self.wants("a"):
+                baseline = servers.enter_context(
+                    running(
+                        self.server(
+                            "baseline", bench_command("baseline"), self._env("baseline"), workers
+                        )
+                    )
                 )
+            if options.scenarios - {"a"}:
+                seeded = seed.prepare(self.sqlite_url, self.pepper.encode())
+                gateway = servers.enter_context(
+                    running(
+                        self.server("gateway-sqlite", gateway_command(), self.sqlite_env, workers)
+                    )
+                )
+                self._publish(gateway, seeded)
+            if self.wants("c") and seeded is not None:
+                bench_env = {**self.sqlite_env, BENCH_APP_ID_ENV: seeded.app_id}
+                bench = servers.enter_context(
+                    running(
+                        self.server("bench-no-auth", bench_command("bench"), bench_env, workers)
+                    )
+                )
+            if baseline is not None:
+                self.measure(baseline, self._row("a", workers), wrk.Request("GET", "/"))
+            if gateway is not None and seeded is not None:
+                self._gateway_rows(gateway, bench, seeded)
+                self._remember_rss(gateway)
+            if bench is not None:
+                self._remember_rss(bench)
 
-        sqlite_url = f"sqlite:///{self.workdir / 'sqlite' / 'gateway.db'}"
-        seeded = seed.prepare(sqlite_url, self.pepper.encode())
-        env = self._env("sqlite", sqlite_url)
-        sdk = {"Authorization": seeded.sdk_key, "X-Agentmark-App-Id": seeded.app_id}
-        read_template = wrk.Request("GET", f"/v1/templates?path={TEMPLATE_PATH}", sdk)
-
-        gateway = self.server("gateway-sqlite", gateway_command(), env, workers)
-        with running(gateway):
-            self._publish(gateway, seeded)
-            peak = None
-            if self.wants("b") or self.wants("half"):
-                peak = self.measure(
-                    gateway,
-                    Row(
-                        "b",
-                        "GET /v1/templates, key + permission",
-                        workers,
-                        conns,
-                        expected_status=200,
-                    ),
-                    read_template,
-                )
-            if self.wants("f"):
-                unknown = {**sdk, "Authorization": seeded.unknown_key}
-                self.measure(
-                    gateway,
-                    Row(
-                        "f401",
-                        "GET /v1/templates, made-up key",
-                        workers,
-                        conns,
-                        expected_status=401,
-                    ),
-                    wrk.Request("GET", read_template.path, unknown),
-                )
-                lacking = {**sdk, "Authorization": seeded.no_template_key}
-                self.measure(
-                    gateway,
-                    Row(
-                        "f403",
-                        "GET /v1/templates, key lacks template.read",
-                        workers,
-                        conns,
-                        expected_status=403,
-                    ),
-                    wrk.Request("GET", read_template.path, lacking),
-                )
-            if self.wants("d"):
-                self.measure(
-                    gateway,
-                    Row("d", "POST /v1/scores", workers, conns),
-                    wrk.Request(
-                        "POST",
-                        "/v1/scores",
-                        {**sdk, "Content-Type": "application/json"},
-                        score_body(),
-                    ),
-                )
-            if self.wants("half") and peak is not None and not peak.skipped and peak.rate:
-                self._half_peak(gateway, peak, read_template)
-            if self.wants("e"):
-                self.ingest(
-                    gateway,
-                    Row(
-                        "e-sqlite",
-                        "POST /v1/traces, 100 spans, SQLite",
-                        workers,
-                        options.ingest_connections,
-                    ),
-                    sdk,
-                    sqlite_url,
-                    seeded.app_id,
-                )
-            self._remember_rss(gateway)
-
-        if self.wants("c"):
-            bench_env = {**env, BENCH_APP_ID_ENV: seeded.app_id}
-            with running(
-                self.server("bench-no-auth", bench_command("bench"), bench_env, workers)
-            ) as server:
-                self.measure(
-                    server,
-                    Row(
-                        "c",
-                        "GET /v1/templates, auth switched off",
-                        workers,
-                        conns,
-                        expected_status=200,
-                    ),
-                    read_template,
-                )
-                self._remember_rss(server)
-
-        if self.wants("scaling") and options.scaling_workers != workers:
-            many = options.scaling_workers
-            with running(self.server("gateway-sqlite", gateway_command(), env, many)) as server:
-                self.measure(
-                    server,
-                    Row(
-                        "b-2w" if many == 2 else f"b-{many}w",
-                        "GET /v1/templates, key + permission",
-                        many,
-                        conns,
-                        expected_status=200,
-                    ),
-                    read_template,
-                )
-                self._remember_rss(server)
-            with running(
-                self.server("baseline", bench_command("baseline"), self._env("baseline"), many)
-            ) as server:
-                self.measure(
-                    server,
-                    Row(
-                        "a-2w" if many == 2 else f"a-{many}w",
-                        "bare ASGI, constant JSON",
-                        many,
-                        conns,
-                    ),
-                    wrk.Request("GET", "/"),
-                )
-
+        if self.wants("scaling") and seeded is not None and options.scaling_workers != workers:
+            self._scaling_rows(seeded)
         if self.wants("e") and options.postgres_url:
             self._postgres_ingest(options.postgres_url)
         self.report.settings["load_average_after"] = round(os.getloadavg()[0], 2)
         return self.report
+
+    @property
+    def sqlite_url(self) -> str:
+        return f"sqlite:///{self.workdir / 'sqlite' / 'gateway.db'}"
+
+    @property
+    def sqlite_env(self) -> dict[str, str]:
+        return self._env("sqlite", self.sqlite_url)
+
+    def _row(self, row_id: str, workers: int, connections: int | None = None) -> Row:
+        label, expected = ROWS[row_id.split("-")[0] if row_id.startswith(("a-", "b-")) else row_id]
+        return Row(
+            row_id,
+            label,
+            workers,
+            connections or self.options.connections,
+            expected_status=expected,
+        )
+
+    def _gateway_rows(self, gateway: Server, bench: Server | None, seeded: seed.Seeded) -> None:
+        workers = self.options.workers
+        sdk = {"Authorization": seeded.sdk_key, "X-Agentmark-App-Id": seeded.app_id}
+        read_template = _read_template(sdk)
+        peak = None
+        if self.wants("b") or self.wants("half"):
+            peak = self.measure(gateway, self._row("b", workers), read_template)
+        if bench is not None:
+            # The same request, headers included: only the key check differs.
+            self.measure(bench, self._row("c", workers), read_template)
+        if self.wants("f"):
+            for row_id, key in (("f401", seeded.unknown_key), ("f403", seeded.no_template_key)):
+                headers = {**sdk, "Authorization": key}
+                self.measure(
+                    gateway,
+                    self._row(row_id, workers),
+                    wrk.Request("GET", read_template.path, headers),
+                )
+        if self.wants("half") and peak is not None and not peak.skipped and peak.rate:
+            self._half_peak(gateway, peak, read_template)
+        if self.wants("d"):
+            score = wrk.Request(
+                "POST", "/v1/scores", {**sdk, "Content-Type": "application/json"}, score_body()
+            )
+            self.measure(gateway, self._row("d", workers), score)
+        if self.wants("e"):
+            row = self._row("e-sqlite", workers, self.options.ingest_connections)
+            self.ingest(gateway, row, sdk, self.sqlite_url, seeded.app_id)
+
+    def _scaling_rows(self, seeded: seed.Seeded) -> None:
+        many = self.options.scaling_workers
+        sdk = {"Authorization": seeded.sdk_key, "X-Agentmark-App-Id": seeded.app_id}
+        with running(
+            self.server("gateway-sqlite", gateway_command(), self.sqlite_env, many)
+        ) as server:
+            self.measure(server, self._row(f"b-{many}w", many), _read_template(sdk))
+            self._remember_rss(server)
+        baseline = self.server("baseline", bench_command("baseline"), self._env("baseline"), many)
+        with running(baseline) as server:
+            self.measure(server, self._row(f"a-{many}w", many), wrk.Request("GET", "/"))
 
     def _publish(self, server: Server, seeded: seed.Seeded) -> None:
         answer = httpx.put(
@@ -395,52 +376,26 @@ class Bench:
         # Each connection waits ~10 ms between requests plus its own latency at low load.
         latency_ms = 1.5 * 1000 / peak.rate * self.options.workers
         connections = max(2, round(target * (mean_delay_ms + latency_ms) / 1000))
-        row = Row(
-            "b-half",
-            f"GET /v1/templates at ~{target:,.0f} req/s (half of (b))",
-            self.options.workers,
-            connections,
-            expected_status=200,
-        )
+        row = self._row("b-half", self.options.workers, connections)
+        row.label = f"GET /v1/templates at ~{target:,.0f} req/s (half of (b))"
         self.measure(server, row, request, mean_delay_ms=mean_delay_ms)
 
     def _postgres_ingest(self, admin_url: str) -> None:
+        row = self._row("e-postgresql", self.options.workers, self.options.ingest_connections)
         try:
             self.report.settings["postgresql"] = seed.postgres_version(admin_url)
         except Exception as exc:  # any failure here means: no usable server
             _say(f"-- PostgreSQL at {admin_url} does not answer ({exc}); skipping (e) on it")
-            self.report.rows.append(
-                Row(
-                    "e-postgresql",
-                    "POST /v1/traces, 100 spans, PostgreSQL",
-                    self.options.workers,
-                    self.options.ingest_connections,
-                    skipped="no PostgreSQL server",
-                )
-            )
+            row.skipped = "no PostgreSQL server"
+            self.report.rows.append(row)
             return
         with seed.postgres_database(admin_url) as url:
             seeded = seed.prepare(url, self.pepper.encode())
             headers = {"Authorization": seeded.sdk_key, "X-Agentmark-App-Id": seeded.app_id}
-            server = self.server(
-                "gateway-postgresql",
-                gateway_command(),
-                self._env("postgresql", url),
-                self.options.workers,
-            )
+            env = self._env("postgresql", url)
+            server = self.server("gateway-postgresql", gateway_command(), env, row.workers)
             with running(server):
-                self.ingest(
-                    server,
-                    Row(
-                        "e-postgresql",
-                        "POST /v1/traces, 100 spans, PostgreSQL",
-                        self.options.workers,
-                        self.options.ingest_connections,
-                    ),
-                    headers,
-                    url,
-                    seeded.app_id,
-                )
+                self.ingest(server, row, headers, url, seeded.app_id)
                 self._remember_rss(server)
 
 

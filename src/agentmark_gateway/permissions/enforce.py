@@ -23,8 +23,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agentmark_gateway.api_keys.verify import VerifiedKey
-from agentmark_gateway.errors import ApiError, missing_permission
+from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, VerifiedKey
+from agentmark_gateway.errors import ApiError, BadRequest, Unauthorized, missing_permission
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES, ordered
 
 APP_ID_HEADER = "x-agentmark-app-id"
@@ -67,16 +67,55 @@ class Requires:
         if key is None:
             key = await verify_key(request)
         check_permissions(key, self.permissions)
+        if request.scope.get("query_string"):
+            refuse_unknown_query_params(request)
         return key
 
 
 async def verify_key(request: Request) -> VerifiedKey:
     """The request's API key, checked (401) and counted by the rate limiter (429)."""
     headers = request.headers
+    authorization = headers.getlist("authorization")
+    if len(authorization) > 1:
+        # Which one counts would depend on who reads them (a proxy may take the last).
+        raise Unauthorized(NOT_AUTHORIZED)
     key: VerifiedKey = await request.app.state.gateway.verify_request(
-        headers.get("authorization"), headers.getlist(APP_ID_HEADER), request
+        authorization[0] if authorization else None, headers.getlist(APP_ID_HEADER), request
     )
     return key
+
+
+# Where a route keeps the query parameter names it declares, found on its first use.
+_QUERY_NAMES = "_agentmark_query_names"
+
+
+def refuse_unknown_query_params(request: Request) -> None:
+    """400 for a parameter the route does not declare: a misspelt filter must not
+    quietly widen the answer to the whole app's data."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known: frozenset[str] | None = getattr(route, _QUERY_NAMES, None)
+    if known is None:
+        known = declared_query_params(route)
+        setattr(route, _QUERY_NAMES, known)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "none"
+        raise BadRequest(
+            f"Invalid query parameters: unknown parameter '{unknown[0]}' (accepted: {accepted})",
+            code="invalid_query_params",
+        )
+
+
+def declared_query_params(route: APIRoute) -> frozenset[str]:
+    names: set[str] = set()
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        names.update(param.alias for param in dependant.query_params)
+        stack.extend(dependant.dependencies)
+    return frozenset(names)
 
 
 def requires(*permissions: str) -> Any:

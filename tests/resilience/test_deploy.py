@@ -1,0 +1,481 @@
+"""The example deployment in deploy/ runs as docs/deploy.md says.
+
+Each test loads the shipped files (the env file, the launcher, the systemd
+unit, the nginx site), fills in only what an operator must (database URL,
+pepper, data folder, ports), and runs them: several processes on one
+PostgreSQL database, migrated once, sharing keys and limits; SIGTERM stopping
+them cleanly; nginx in front, passing the client address through and keeping
+every request answered while the processes restart one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from agentmark_gateway.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
+from tests.conftest import PEPPER, _pg_execute, _pg_url
+from tests.resilience.databases import fresh_pg_database
+from tests.resilience.gateways import Admin, GatewayProcess, add_owner, key_headers
+from tests.resilience.probes import PROBE_PARAMS, PROBE_PATH
+from tests.resilience.traffic import (
+    SPANS_PER_BATCH,
+    TEMPLATE_PATH,
+    batch,
+    half_written,
+    new_marker,
+    publish_template,
+    stored_per_batch_postgres,
+)
+from tests.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ENV_FILE = DEPLOY / "gateway.env"
+LAUNCHER = DEPLOY / "run-gateways"
+UNIT = DEPLOY / "systemd" / "agentmark-gateway@.service"
+NGINX_SITE = DEPLOY / "nginx" / "agentmark-gateway.conf"
+GATEWAY_BIN = Path(sys.executable).parent / "agentmark-gateway"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as systemd's EnvironmentFile= reads them (no quotes, no expansion)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value
+    return values
+
+
+def filled_env_file(database_url: str, tmp_path: Path) -> Path:
+    """The shipped env file with what an operator fills in; every other line as shipped."""
+    fill = {
+        "AGENTMARK_DATABASE_URL": database_url,
+        "AGENTMARK_KEY_PEPPER": PEPPER,
+        "AGENTMARK_DATA_DIR": str(tmp_path / "data"),
+    }
+    lines = []
+    for line in ENV_FILE.read_text().splitlines():
+        name = line.partition("=")[0].strip()
+        lines.append(f"{name}={fill[name]}" if name in fill and "=" in line else line)
+    path = tmp_path / "gateway.env"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def two_free_ports_in_a_row() -> int:
+    """A port p with p and p + 1 both free (the launcher uses consecutive ports)."""
+    for _ in range(50):
+        first = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", first + 1))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError("no two free ports in a row")
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"not healthy in time:\n{log.read_text()}")
+
+
+@pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """A database with no tables at all, as on a deployment's first start."""
+    name = f"agw_empty_{os.getpid()}_{time.monotonic_ns()}"
+    _pg_execute(f'CREATE DATABASE "{name}"')
+    yield _pg_url(name)
+    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def alembic_versions(database_url: str) -> list[str]:
+    async def read() -> list[str]:
+        conn = await asyncpg.connect(database_url.replace("postgresql://", "postgres://", 1))
+        try:
+            return [r[0] for r in await conn.fetch("SELECT version_num FROM alembic_version")]
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def probe(base: str, key: dict[str, str], **kwargs) -> httpx.Response:
+    return httpx.get(f"{base}{PROBE_PATH}", params=PROBE_PARAMS, headers=key_headers(key), **kwargs)
+
+
+def test_processes_started_together_on_an_empty_database_migrate_once_and_all_serve(
+    empty_pg_url, tmp_path
+):
+    processes = [GatewayProcess(empty_pg_url, tmp_path / f"gw{i}") for i in range(3)]
+    try:
+        for process in processes:
+            process.wait_ready()
+    finally:
+        for process in processes:
+            process.stop()
+    assert len(alembic_versions(empty_pg_url)) == 1
+
+
+def test_the_launcher_with_the_example_env_file_runs_one_deployment_and_stops_cleanly(
+    empty_pg_url, tmp_path
+):
+    env_file = filled_env_file(empty_pg_url, tmp_path)
+    first = two_free_ports_in_a_row()
+    bases = [f"http://127.0.0.1:{first}", f"http://127.0.0.1:{first + 1}"]
+    log = tmp_path / "launcher.log"
+    with log.open("wb") as out:
+        launcher = subprocess.Popen(
+            [str(LAUNCHER), str(env_file), str(first), "2"],
+            env={**os.environ, "AGENTMARK_GATEWAY_BIN": str(GATEWAY_BIN)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        for base in bases:
+            wait_healthy(base, launcher, log)
+        add_owner(empty_pg_url)
+        admin = Admin.sign_in(bases[0])
+        app_id = admin.create_app()
+        key = admin.create_key(app_id, role="sdk")
+        # A key made through one process works on the other (same database and
+        # pepper), under the env file's per-key limit, counted across both.
+        answers = [probe(bases[0], key), probe(bases[0], key), probe(bases[1], key)]
+        time.sleep(0.6)  # a few rate-limit syncs (every 0.2 s)
+        answers.append(probe(bases[1], key))
+        launcher.send_signal(signal.SIGTERM)
+        exit_code = launcher.wait(timeout=GRACEFUL_SHUTDOWN_SECONDS)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    output = log.read_text()
+
+    assert [a.status_code for a in answers] == [404] * 4
+    limit = read_env_file(ENV_FILE)["AGENTMARK_RATE_LIMIT_PER_KEY"]
+    assert {a.headers["X-RateLimit-Limit"] for a in answers} == {limit}
+    # Once synced, the second process counts the first one's requests too.
+    assert answers[3].headers["X-RateLimit-Remaining"] == str(int(limit) - 4)
+    assert alembic_versions(empty_pg_url) == alembic_versions(empty_pg_url)[:1]
+    assert exit_code == 0, output
+    assert output.count("Application shutdown complete.") == 2, output
+    assert "Traceback" not in output, output
+    for base in bases:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/health")
+
+
+def children_of(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc/*/stat)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_serve_with_two_workers_serves_one_port_from_two_processes_and_stops_cleanly(
+    pg_url, tmp_path
+):
+    env = read_env_file(filled_env_file(pg_url, tmp_path))
+    add_owner(pg_url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "workers.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(GATEWAY_BIN), "serve", "--port", str(port), "--workers", "2"],
+            env={"PATH": os.environ["PATH"], **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_healthy(base, process, log)
+        workers = [
+            pid
+            for pid in children_of(process.pid)
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        admin = Admin.sign_in(base)
+        key = admin.create_key(admin.create_app(), role="sdk")
+        answers = [probe(base, key).status_code for _ in range(20)]
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=GRACEFUL_SHUTDOWN_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = log.read_text()
+
+    assert len(workers) == 2, output
+    assert answers == [404] * 20
+    assert exit_code in (0, -signal.SIGTERM), output
+    assert output.count("Application shutdown complete.") == 2, output
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_the_systemd_unit_verifies_and_its_command_stops_cleanly_within_its_timeout(
+    pg_url, tmp_path
+):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed; the unit file was not checked")
+    env_file = filled_env_file(pg_url, tmp_path)
+    # The shipped unit with this machine's paths (verify checks the program exists).
+    local = tmp_path / UNIT.name
+    local.write_text(
+        UNIT.read_text()
+        .replace("/opt/agentmark-gateway/bin/agentmark-gateway", str(GATEWAY_BIN))
+        .replace("/etc/agentmark-gateway/gateway.env", str(env_file))
+    )
+    port = free_port()
+    instance = local.with_name(local.name.replace("@", f"@{port}"))
+    verify = subprocess.run(
+        [analyze, "verify", "--man=no", str(instance)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string(local.read_text())
+    service = unit["Service"]
+    assert service["KillSignal"] == "SIGTERM"
+    stop_timeout = int(service["TimeoutStopSec"])
+    assert stop_timeout > GRACEFUL_SHUTDOWN_SECONDS  # systemd never kills a draining process
+    # Run the unit's command as systemd would: its environment, %i the port.
+    command = service["ExecStart"].replace("%i", str(port)).split()
+    log = tmp_path / "unit.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            env={"PATH": os.environ["PATH"], **read_env_file(env_file)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", process, log)
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=stop_timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # systemd counts an exit by SIGTERM after a stop request as a clean stop.
+    assert exit_code in (0, -signal.SIGTERM), log.read_text()
+    assert "Application shutdown complete." in log.read_text()
+
+
+# -- nginx in front -----------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """Two gateways started with the example env file, and nginx with the example site."""
+
+    database_url: str
+    env: dict[str, str]
+    data_dir: Path
+    ports: list[int]
+    front: str
+    gateways: list[GatewayProcess | None] = field(default_factory=lambda: [None, None])
+
+    def start_gateway(self, index: int) -> GatewayProcess:
+        process = GatewayProcess(
+            self.database_url, self.data_dir / f"gw{index}", self.env, port=self.ports[index]
+        )
+        process.wait_ready()
+        self.gateways[index] = process
+        return process
+
+
+def _nginx_config(tmp: Path, ports: list[int], front_port: int) -> Path:
+    site = (
+        NGINX_SITE.read_text()
+        .replace("127.0.0.1:9418", f"127.0.0.1:{ports[0]}")
+        .replace("127.0.0.1:9419", f"127.0.0.1:{ports[1]}")
+        .replace("listen 80;", f"listen 127.0.0.1:{front_port};")
+    )
+    (tmp / "site.conf").write_text(site)
+    temp_paths = "\n".join(
+        f"    {kind}_temp_path {tmp / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    main = tmp / "nginx.conf"
+    # A harness around the shipped site: one process in the foreground, files in tmp.
+    main.write_text(
+        f"""daemon off;
+master_process off;
+pid {tmp / "nginx.pid"};
+error_log {tmp / "error.log"} warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+{temp_paths}
+    include {tmp / "site.conf"};
+}}
+"""
+    )
+    return main
+
+
+@pytest.fixture(scope="module")
+def stack(pg_template, tmp_path_factory) -> Iterator[Stack]:
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light); the site was not run")
+    tmp = tmp_path_factory.mktemp("nginx")
+    with fresh_pg_database(pg_template) as url:
+        add_owner(url)
+        env = read_env_file(filled_env_file(url, tmp))
+        env["AGENTMARK_LOG_LEVEL"] = "warning"
+        ports = [free_port(), free_port()]
+        front_port = free_port()
+        config = _nginx_config(tmp, ports, front_port)
+        check = subprocess.run([nginx, "-t", "-c", str(config)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        stack = Stack(url, env, tmp, ports, f"http://127.0.0.1:{front_port}")
+        proxy = subprocess.Popen(
+            [nginx, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            for index in range(2):
+                stack.start_gateway(index)
+            yield stack
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+            for process in stack.gateways:
+                if process is not None:
+                    process.stop()
+
+
+def test_behind_nginx_key_allowlists_see_the_real_client_address_and_not_a_forged_one(stack):
+    admin = Admin.sign_in(stack.front)
+    app_id = admin.create_app()
+    here = admin.create_key(app_id, role="sdk", allowed_cidrs=["127.0.0.2/32"])
+    elsewhere = admin.create_key(app_id, role="sdk", allowed_cidrs=["203.0.113.0/24"])
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    # The test's client connects from 127.0.0.2, which is not a trusted proxy.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(transport=transport) as client:
+
+        def status(base: str, key: dict[str, str], extra: dict[str, str] | None = None) -> int:
+            headers = {**key_headers(key), **(extra or {})}
+            return client.get(
+                f"{base}{PROBE_PATH}", params=PROBE_PARAMS, headers=headers
+            ).status_code
+
+        direct = f"http://127.0.0.1:{stack.ports[0]}"
+        assert status(stack.front, here) == 404  # nginx names 127.0.0.2; the gateway believes it
+        assert status(stack.front, elsewhere, forged) == 401  # left of nginx's entry: not believed
+        assert status(direct, here) == 404  # straight to a process, the peer is the client
+        assert status(direct, elsewhere, forged) == 401  # an untrusted peer's header is ignored
+
+
+async def _traffic(stack: Stack, sdk: dict[str, str], stop: asyncio.Event, tally: dict) -> None:
+    json_headers = {**sdk, "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=stack.front, timeout=30) as client:
+
+        async def ingest() -> None:
+            while not stop.is_set():
+                marker = new_marker()
+                response = await client.post(
+                    "/v1/traces", content=batch(marker), headers=json_headers
+                )
+                tally["statuses"][("ingest", response.status_code)] += 1
+                if response.status_code == 200:
+                    tally["acknowledged"].append(marker)
+
+        async def score() -> None:
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                response = await client.post(
+                    "/v1/scores",
+                    json={"resourceId": f"trace-{n}", "name": "accuracy", "score": 1},
+                    headers=sdk,
+                )
+                tally["statuses"][("score", response.status_code)] += 1
+                await asyncio.sleep(0.01)
+
+        async def template() -> None:
+            while not stop.is_set():
+                response = await client.get(
+                    "/v1/templates", params={"path": TEMPLATE_PATH}, headers=sdk
+                )
+                tally["statuses"][("template", response.status_code)] += 1
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(ingest(), ingest(), score(), template())
+
+
+async def _rolling_restart(stack: Stack, sdk: dict[str, str]) -> dict:
+    tally: dict = {"statuses": Counter(), "acknowledged": []}
+    stop = asyncio.Event()
+    traffic = asyncio.create_task(_traffic(stack, sdk, stop, tally))
+    await asyncio.sleep(1.5)
+    for index in range(2):
+        old = stack.gateways[index]
+        assert old is not None
+        old.sigterm()
+        await asyncio.to_thread(old.process.wait, 30)
+        await asyncio.to_thread(stack.start_gateway, index)
+        await asyncio.sleep(1.0)
+    stop.set()
+    await traffic
+    return tally
+
+
+def test_behind_nginx_restarting_the_processes_one_at_a_time_fails_no_request(stack):
+    admin = Admin.sign_in(stack.front)
+    app_id = admin.create_app()
+    publish_template(stack.front, key_headers(admin.create_key(app_id, role="full-access")))
+    # Its own limit, above the env file's default: this test sends more than that.
+    sdk = key_headers(admin.create_key(app_id, role="sdk", rate_limit_per_minute=1_000_000))
+
+    tally = asyncio.run(_rolling_restart(stack, sdk))
+
+    expected = {("ingest", 200), ("score", 201), ("template", 200)}
+    assert set(tally["statuses"]) == expected, tally["statuses"]
+    stored = stored_per_batch_postgres(stack.database_url, app_id)
+    assert half_written(stored) == {}
+    assert all(stored.get(m) == SPANS_PER_BATCH for m in tally["acknowledged"])
+    print(f"\nthrough a rolling restart behind nginx: {dict(tally['statuses'])}")
