@@ -20,7 +20,12 @@ from agentmark_gateway.datasets.router import router as datasets_router
 from agentmark_gateway.experiments.router import router as experiments_router
 from agentmark_gateway.metrics.router import router as metrics_router
 from agentmark_gateway.nul import NulGuardMiddleware
-from agentmark_gateway.permissions.enforce import KeyGate, all_routes, route_permissions
+from agentmark_gateway.permissions.enforce import (
+    PUBLIC_ROUTES,
+    KeyGate,
+    all_routes,
+    route_permissions,
+)
 from agentmark_gateway.ratelimit import RateLimitHeadersMiddleware
 from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.scores.router import router as scores_router
@@ -119,6 +124,7 @@ def _install_openapi(app: FastAPI) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _add_security(schema, app)
+        _add_links(schema)
         app.openapi_schema = schema
         return schema
 
@@ -158,7 +164,13 @@ def _add_security(schema: dict[str, Any], app: FastAPI) -> None:
             operation = schema["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue
-            _describe_errors(operation, data_route=permissions is not None)
+            public = (method, route.path) in PUBLIC_ROUTES or route.path == "/v1/capabilities"
+            _describe_errors(
+                operation,
+                data_route=permissions is not None,
+                signed_in=not public,
+                addressed="{" in route.path,
+            )
             if permissions is not None:
                 operation["security"] = [{"ApiKey": []}]
                 params = operation.setdefault("parameters", [])
@@ -166,6 +178,67 @@ def _add_security(schema: dict[str, Any], app: FastAPI) -> None:
                     params.append(app_header)
             elif route.path != "/v1/auth/login" and route.path != "/v1/capabilities":
                 operation["security"] = [{"SessionToken": []}]
+
+
+# What a create answers, and where its id goes next: OpenAPI links, so that clients
+# and stateful testers (schemathesis) can chain create -> read, edit, delete.
+LINKS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "/v1/scores",
+        "scoreId",
+        "$response.body#/data/id",
+        (("get", "/v1/scores/{scoreId}"), ("delete", "/v1/scores/{scoreId}")),
+    ),
+    (
+        "/v1/experiments",
+        "experimentId",
+        "$response.body#/data/id",
+        (("get", "/v1/experiments/{experimentId}"),),
+    ),
+    (
+        "/v1/apps",
+        "app_id",
+        "$response.body#/data/id",
+        (
+            ("get", "/v1/apps/{app_id}"),
+            ("patch", "/v1/apps/{app_id}"),
+            ("delete", "/v1/apps/{app_id}"),
+        ),
+    ),
+    (
+        "/v1/api-keys",
+        "key_id",
+        "$response.body#/data/id",
+        (
+            ("get", "/v1/api-keys/{key_id}"),
+            ("patch", "/v1/api-keys/{key_id}"),
+            ("post", "/v1/api-keys/{key_id}/roll"),
+            ("delete", "/v1/api-keys/{key_id}"),
+        ),
+    ),
+    (
+        "/v1/members",
+        "user_id",
+        "$response.body#/data/id",
+        (("patch", "/v1/members/{user_id}"), ("delete", "/v1/members/{user_id}")),
+    ),
+)
+
+
+def _add_links(schema: dict[str, Any]) -> None:
+    paths = schema["paths"]
+    for source, parameter, value, targets in LINKS:
+        created = paths.get(source, {}).get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        links = created.setdefault("links", {})
+        for method, target in targets:
+            operation = paths.get(target, {}).get(method)
+            if operation is not None:
+                links[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {parameter: value},
+                }
 
 
 ERROR_ENVELOPE: dict[str, Any] = {
@@ -190,13 +263,19 @@ _ERROR_STATUSES = {
 }
 
 
-def _describe_errors(operation: dict[str, Any], *, data_route: bool) -> None:
+def _describe_errors(
+    operation: dict[str, Any], *, data_route: bool, signed_in: bool, addressed: bool
+) -> None:
     """Errors as they really leave: the envelope with 400, never FastAPI's default 422."""
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     statuses = dict(_ERROR_STATUSES)
     if data_route:
         statuses["403"] = "The key lacks a permission this route needs"
+    elif signed_in:
+        statuses["403"] = "The user's organization role does not allow this"
+    if addressed:
+        statuses["404"] = "No such record (in this app)"
     for status, description in statuses.items():
         responses.setdefault(
             status,

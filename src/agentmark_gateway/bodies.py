@@ -29,15 +29,26 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def inflate(data: bytes, limit: int, *, gzip: bool = True) -> bytes:
-    decompressor = zlib.decompressobj(wbits=31 if gzip else 15)
-    try:
-        # max_length stops inflation one byte past the limit: a bomb costs us `limit` bytes.
-        out = decompressor.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise BadRequest("Body is not valid gzip", code="invalid_encoding") from exc
-    if len(out) > limit or decompressor.unconsumed_tail:
-        raise PayloadTooLarge(f"Request body inflates to more than {limit} bytes")
-    return out
+    """Every gzip member (or the one zlib stream) whole, checked to its end."""
+    out = b""
+    rest = data
+    while True:
+        decompressor = zlib.decompressobj(wbits=31 if gzip else 15)
+        try:
+            # max_length stops inflation one byte past the limit: a bomb costs us `limit` bytes.
+            out += decompressor.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise BadRequest("Body is not valid gzip", code="invalid_encoding") from exc
+        if len(out) > limit or decompressor.unconsumed_tail:
+            raise PayloadTooLarge(f"Request body inflates to more than {limit} bytes")
+        if not decompressor.eof:
+            # Without its end (and checksum) a cut-off body could still parse, shorter.
+            raise BadRequest("Body is not valid gzip: it ends early", code="invalid_encoding")
+        rest = decompressor.unused_data
+        if not rest:
+            return out
+        if not gzip:
+            raise BadRequest("Body has data after its deflate stream", code="invalid_encoding")
 
 
 class BodyLimitMiddleware:

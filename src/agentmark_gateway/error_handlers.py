@@ -73,6 +73,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, ApiError):
+        # FastAPI reports any failure while reading a body as "error parsing the body";
+        # ours (a body over the limit, 413) keeps its own status and code.
+        return await _api_error(request, exc.__cause__)
     code = _STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else "Error"
     if exc.status_code == 404:

@@ -10,6 +10,7 @@ own SQLite file.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -45,6 +46,15 @@ def pg_url(pg_template: str) -> Iterator[str]:
     """A fresh, migrated database on the shared PostgreSQL server."""
     with fresh_pg_database(pg_template) as url:
         yield url
+
+
+@pytest.fixture
+def empty_pg_url(pg_template: str) -> Iterator[str]:
+    """A database with no tables at all, as on a deployment's first start."""
+    name = f"agw_empty_{os.getpid()}_{time.monotonic_ns()}"
+    _pg_execute(f'CREATE DATABASE "{name}"')
+    yield _pg_url(name)
+    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

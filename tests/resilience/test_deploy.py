@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from agentmark_gateway.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
-from tests.conftest import PEPPER, _pg_execute, _pg_url
+from tests.conftest import PEPPER
 from tests.resilience.databases import fresh_pg_database
 from tests.resilience.gateways import Admin, GatewayProcess, add_owner, key_headers
 from tests.resilience.probes import PROBE_PARAMS, PROBE_PATH
@@ -108,15 +108,6 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError(f"not healthy in time:\n{log.read_text()}")
 
 
-@pytest.fixture
-def empty_pg_url() -> Iterator[str]:
-    """A database with no tables at all, as on a deployment's first start."""
-    name = f"agw_empty_{os.getpid()}_{time.monotonic_ns()}"
-    _pg_execute(f'CREATE DATABASE "{name}"')
-    yield _pg_url(name)
-    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def alembic_versions(database_url: str) -> list[str]:
     async def read() -> list[str]:
         conn = await asyncpg.connect(database_url.replace("postgresql://", "postgres://", 1))
@@ -128,8 +119,8 @@ def alembic_versions(database_url: str) -> list[str]:
     return asyncio.run(read())
 
 
-def probe(base: str, key: dict[str, str], **kwargs) -> httpx.Response:
-    return httpx.get(f"{base}{PROBE_PATH}", params=PROBE_PARAMS, headers=key_headers(key), **kwargs)
+def probe(base: str, key: dict[str, str]) -> httpx.Response:
+    return httpx.get(f"{base}{PROBE_PATH}", params=PROBE_PARAMS, headers=key_headers(key))
 
 
 def test_processes_started_together_on_an_empty_database_migrate_once_and_all_serve(
@@ -184,13 +175,53 @@ def test_the_launcher_with_the_example_env_file_runs_one_deployment_and_stops_cl
     assert {a.headers["X-RateLimit-Limit"] for a in answers} == {limit}
     # Once synced, the second process counts the first one's requests too.
     assert answers[3].headers["X-RateLimit-Remaining"] == str(int(limit) - 4)
-    assert alembic_versions(empty_pg_url) == alembic_versions(empty_pg_url)[:1]
+    assert len(alembic_versions(empty_pg_url)) == 1
     assert exit_code == 0, output
     assert output.count("Application shutdown complete.") == 2, output
     assert "Traceback" not in output, output
     for base in bases:
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{base}/health")
+
+
+FAKE_GATEWAY = """#!/usr/bin/env bash
+# Stands in for agentmark-gateway: "db upgrade" succeeds, "serve" runs until TERM.
+[ "$1" = db ] && exit 0
+echo "$$" >> "$FAKE_PIDS"
+trap 'exit 0' TERM
+while true; do sleep 0.05; done
+"""
+
+
+def test_the_launcher_stops_the_other_processes_and_exits_1_when_one_dies(tmp_path):
+    fake = tmp_path / "agentmark-gateway"
+    fake.write_text(FAKE_GATEWAY)
+    fake.chmod(0o755)
+    pids_file = tmp_path / "pids"
+    env_file = filled_env_file("postgresql://unused@127.0.0.1/unused", tmp_path)
+    launcher = subprocess.Popen(
+        [str(LAUNCHER), str(env_file), "9418", "2"],
+        env={**os.environ, "AGENTMARK_GATEWAY_BIN": str(fake), "FAKE_PIDS": str(pids_file)},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not (pids_file.exists() and len(pids_file.read_text().split()) == 2):
+            assert time.monotonic() < deadline, "the launcher did not start two processes"
+            time.sleep(0.05)
+        first, second = (int(pid) for pid in pids_file.read_text().split())
+        os.kill(first, signal.SIGKILL)
+        exit_code = launcher.wait(timeout=10)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    assert exit_code == 1
+    assert launcher.stderr is not None and b"ended on its own" in launcher.stderr.read()
+    alive = Path(f"/proc/{second}").exists()
+    if alive:
+        os.kill(second, signal.SIGKILL)
+    assert not alive, "the other process was left running"
 
 
 def children_of(pid: int) -> list[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -47,7 +48,9 @@ async def _send_until(
         try:
             response = await client.post("/v1/traces", content=batch(marker), headers=headers)
         except httpx.HTTPError as exc:
-            outcomes.append(Outcome(started, time.monotonic(), None, type(exc).__name__))
+            outcomes.append(
+                Outcome(started, time.monotonic(), None, type(exc).__name__, marker=marker)
+            )
             await asyncio.sleep(0.05)
             continue
         outcomes.append(
@@ -73,9 +76,17 @@ async def _health_until(
         await asyncio.sleep(0.2)
 
 
+@dataclass
+class Run:
+    outcomes: list[Outcome]
+    health: list[tuple[float, int]]  # (moment, status) of /health
+    stopped_at: float
+    back_at: float
+
+
 async def _ingest_through_outage(
     base: str, headers: dict[str, str], cluster: PrivatePostgres
-) -> dict[str, object]:
+) -> Run:
     outcomes: list[Outcome] = []
     health: list[tuple[float, int]] = []
     stop = asyncio.Event()
@@ -100,7 +111,7 @@ async def _ingest_through_outage(
             await asyncio.sleep(0.1)
         stop.set()
         await asyncio.gather(*tasks)
-    return {"outcomes": outcomes, "health": health, "stopped_at": stopped_at, "back_at": back_at}
+    return Run(outcomes, health, stopped_at, back_at)
 
 
 def test_postgresql_stopped_mid_ingest_gives_503_loses_no_span_and_recovers_by_itself(
@@ -115,9 +126,7 @@ def test_postgresql_stopped_mid_ingest_gives_503_loses_no_span_and_recovers_by_i
         key = admin.create_key(app_id, role="sdk")
         run = asyncio.run(_ingest_through_outage(gateway.base, key_headers(key), private_postgres))
         log = gateway.log()
-    outcomes: list[Outcome] = run["outcomes"]  # type: ignore[assignment]
-    stopped_at: float = run["stopped_at"]  # type: ignore[assignment]
-    back_at: float = run["back_at"]  # type: ignore[assignment]
+    outcomes, stopped_at, back_at = run.outcomes, run.stopped_at, run.back_at
 
     statuses = {o.status for o in outcomes}
     assert statuses == {200, 503}, [
@@ -137,9 +146,8 @@ def test_postgresql_stopped_mid_ingest_gives_503_loses_no_span_and_recovers_by_i
     recovered = [o for o in outcomes if o.status == 200 and o.started > back_at]
     assert len(recovered) >= 3 * SENDERS, "the gateway did not recover by itself"
     # /health tells a load balancer the same story.
-    health = run["health"]
-    assert any(status == 503 for moment, status in health if stopped_at < moment < back_at)  # type: ignore[attr-defined]
-    assert health[-1][1] == 200  # type: ignore[index]
+    assert any(status == 503 for moment, status in run.health if stopped_at < moment < back_at)
+    assert run.health[-1][1] == 200
 
     stored = stored_per_batch_postgres(url, app_id)
     acknowledged = {o.marker for o in outcomes if o.status == 200}

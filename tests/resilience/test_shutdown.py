@@ -46,7 +46,7 @@ async def _send(
             response = await client.post("/v1/traces", content=batch(marker), headers=headers)
         except httpx.TransportError as exc:
             outcomes.append(
-                Outcome(started, time.monotonic(), None, type(exc).__name__, None, {}, marker)
+                Outcome(started, time.monotonic(), None, type(exc).__name__, marker=marker)
             )
             await asyncio.sleep(0.05)
             continue

@@ -21,9 +21,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from agentmark_gateway.permissions.table import route_rows
 from tests.fixtures.otlp import payloads
-from tests.route_examples import Context, all_examples
+from tests.security.routes import call_example, data_routes
 from tests.security.seed import DAY, Seeded, seed_app
 
 
@@ -39,7 +38,7 @@ class World:
     def a_never_sees_b(
         self, route: str, *, own: str = "alpha", theirs: str = "bravo", **params: Any
     ) -> dict[str, Any]:
-        """A's answer shows A's data (``own``) and nothing of B's; B's own shows B's (``theirs``)."""
+        """A's answer has A's data (``own``), none of B's; B's own answer has B's (``theirs``)."""
         seen_by_a = self.get(self.a, route, **params)
         assert seen_by_a.status_code == 200, seen_by_a.text
         self.assert_nothing_of_b(seen_by_a.text)
@@ -319,7 +318,10 @@ def import_from_spans(w: World) -> None:
 
 def metrics(w: World) -> None:
     params = {"start_date": DAY, "end_date": DAY, "bucket": "day"}
-    summary = w.a_never_sees_b("/v1/metrics", own='"total_requests":1', **params)["data"]["summary"]
+    body = w.a_never_sees_b(
+        "/v1/metrics", own='"total_requests":1', theirs='"total_requests":2', **params
+    )
+    summary = body["data"]["summary"]
     assert summary["total_requests"] == 1
     assert summary["input_tokens"] == w.a.input_tokens
     assert summary["unique_users"] == 1
@@ -402,7 +404,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/experiments"): record_experiment,
 }
 
-DATA_ROUTES = sorted((row.method, row.path) for row in route_rows() if row.kind == "data")
+DATA_ROUTES = [(method, path) for method, path, _ in data_routes()]
 
 
 def test_every_data_route_has_an_isolation_case():
@@ -421,20 +423,14 @@ def test_app_a_never_reaches_app_b_data(world, method, path):
 @pytest.mark.parametrize(("method", "path"), DATA_ROUTES, ids=[f"{m} {p}" for m, p in DATA_ROUTES])
 def test_a_key_sent_with_another_apps_id_is_401_on_every_data_route(world, method, path):
     """A's key names B's app: refused as if unknown, before anything is read or written."""
-    context = Context(client=world.client, app_id=world.a.app_id, full_key=world.a.key)
-    request = all_examples()[(method, path)](context)
     before = world.get(world.b, "/v1/traces").json()
-    response = world.client.request(
-        request.method,
-        request.url,
-        json=request.json,
-        content=request.content,
-        params=request.params,
-        headers={
-            **request.headers,
-            "Authorization": world.a.key,
-            "X-Agentmark-App-Id": world.b.app_id,
-        },
+    response = call_example(
+        world.client,
+        method=method,
+        path=path,
+        app_id=world.a.app_id,
+        full_key=world.a.key,
+        headers={"Authorization": world.a.key, "X-Agentmark-App-Id": world.b.app_id},
     )
     assert response.status_code == 401, response.text
     assert response.json() == {"error": {"code": "unauthorized", "message": "Not authorized"}}

@@ -25,6 +25,9 @@ from agentmark_gateway.users.roles import Action
 router = APIRouter(prefix="/v1/api-keys", tags=["API keys"])
 
 NO_STORE = {"Cache-Control": "no-store"}
+DUPLICATE_NAME: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Another live key of this app has this name"}
+}
 AppHeader = Annotated[
     str | None, Header(alias="X-Agentmark-App-Id", description="The app whose keys these are.")
 ]
@@ -62,7 +65,12 @@ async def list_keys(
     return paginated([service.to_public(k).model_dump(mode="json") for k in keys], total, page)
 
 
-@router.post("", status_code=201, summary="Create an API key (the value is shown once)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an API key (the value is shown once)",
+    responses=DUPLICATE_NAME,
+)
 async def create_key(
     body: ApiKeyCreate,
     request: Request,
@@ -101,6 +109,7 @@ async def show_key(
 @router.patch(
     "/{key_id}",
     summary="Edit name, role, permissions, expiry, rate limit or IP allowlist; the value stays",
+    responses=DUPLICATE_NAME,
 )
 async def edit_key(
     key_id: str,
@@ -135,6 +144,7 @@ async def delete_key(
     "/{key_id}/roll",
     status_code=201,
     summary="Roll a key: new value, old one ends after a grace period",
+    responses=DUPLICATE_NAME,
 )
 async def roll_key(
     key_id: str,

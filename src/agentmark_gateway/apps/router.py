@@ -24,7 +24,12 @@ async def list_apps(
     )
 
 
-@router.post("", status_code=201, summary="Create an app")
+DUPLICATE_NAME: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Another app has this name"}
+}
+
+
+@router.post("", status_code=201, summary="Create an app", responses=DUPLICATE_NAME)
 async def create_app(
     body: AppCreate, db: DbSession, user: SignedIn = allowed(Action.APPS_MANAGE)
 ) -> dict[str, AppPublic]:
@@ -39,7 +44,7 @@ async def get_app(
     return {"data": AppPublic.model_validate(await service.get_app(db, app_id))}
 
 
-@router.patch("/{app_id}", summary="Rename an app")
+@router.patch("/{app_id}", summary="Rename an app", responses=DUPLICATE_NAME)
 async def rename_app(
     app_id: str, body: AppUpdate, db: DbSession, user: SignedIn = allowed(Action.APPS_MANAGE)
 ) -> dict[str, AppPublic]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -10,6 +10,7 @@ from agentmark_gateway.audit import service
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.pagination import PageDep, paginated
+from agentmark_gateway.scores.schemas import DayOrMoment
 from agentmark_gateway.users.roles import Action
 
 router = APIRouter(prefix="/v1/audit-log", tags=["Audit log"])
@@ -34,17 +35,26 @@ async def list_events(
     x_app_id: Annotated[str | None, Header(alias="X-Agentmark-App-Id")] = None,
     app_id: Annotated[str | None, Query()] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query()] = None,
+    since: Annotated[
+        DayOrMoment | None, Query(description="Events at or after this date or date-time")
+    ] = None,
     user: SignedIn = allowed(Action.AUDIT_READ),
 ) -> dict[str, Any]:
     events, total = await service.list_events(
         db,
         app_id=app_id or x_app_id,
         action=action,
-        since=since,
+        since=_start_of(since),
         limit=page.limit,
         offset=page.offset,
     )
     return paginated(
         [AuditEventPublic.model_validate(e).model_dump(mode="json") for e in events], total, page
     )
+
+
+def _start_of(since: date | datetime | None) -> datetime | None:
+    """A bare date means from the start of that day (UTC)."""
+    if since is None or isinstance(since, datetime):
+        return since
+    return datetime.combine(since, time.min, tzinfo=UTC)

@@ -132,8 +132,10 @@ def wrk_path() -> str:
 
 
 def version() -> str:
+    """e.g. ``debian/4.1.0-3+b2`` (wrk prints its version in its usage text)."""
     done = subprocess.run([wrk_path(), "--version"], capture_output=True, text=True, check=False)  # noqa: S603
-    return (done.stdout or done.stderr).splitlines()[0].split(" [")[0] if done.stdout else "wrk"
+    first = (done.stdout or done.stderr or "wrk unknown").splitlines()[0]
+    return first.split(" [")[0].removeprefix("wrk ").strip()
 
 
 def run(

@@ -37,6 +37,10 @@ from agentmark_gateway.templates.paths import MAX_DATASET_NAME_LENGTH, check_dat
 
 router = APIRouter(tags=["Datasets"])
 
+BUSY: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Another writer kept the dataset busy; try again"}
+}
+
 # The ``:path`` convertor lets a (decoded) name hold slashes.
 ROWS_PATH = "/v1/datasets/{datasetName:path}/rows"
 FROM_TRACES_PATH = f"{ROWS_PATH}/from-traces"
@@ -96,6 +100,7 @@ async def list_rows(
     ROWS_PATH,
     status_code=201,
     summary="Append a row (creates the dataset on its first row)",
+    responses=BUSY,
 )
 async def append_row(
     dataset_name: DatasetName,
@@ -110,7 +115,8 @@ async def append_row(
 
 
 _IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    207: {"model": ImportResponse, "description": "Some ids failed; see each result."}
+    207: {"model": ImportResponse, "description": "Some ids failed; see each result."},
+    **BUSY,
 }
 
 

@@ -10,6 +10,7 @@ surrogate, so those are 400s here instead of 500s at insert time.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,7 @@ from pydantic import (
 )
 
 from agentmark_gateway.pagination import Pagination
+from agentmark_gateway.templates.jsonvalues import check_depth
 
 MAX_BATCH_ITEMS = 1000
 MAX_CLIENT_ID = 128
@@ -42,36 +44,48 @@ def check_text(value: str) -> str:
 
 
 def check_json(value: Any) -> Any:
-    """Walks a JSON value (iteratively: depth is bounded only by the body size)."""
-    stack = [value]
+    """Walks a JSON value (iteratively: its depth is counted, never recursed into)."""
+    stack = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             check_text(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValueError("numbers must be finite (no NaN or Infinity)")
         elif isinstance(item, dict):
+            check_depth(depth)
             for key in item:
                 check_text(str(key))
-            stack.extend(item.values())
+            stack.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            check_depth(depth)
+            stack.extend((child, depth + 1) for child in item)
     return value
 
 
 Text = Annotated[str, AfterValidator(check_text)]
 JsonValue = Annotated[Any, AfterValidator(check_json)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
+# Far beyond any real score, and small enough that sums and means of millions of
+# them cannot overflow (PostgreSQL's avg() would fail, SQLite's would be infinite).
+MAX_SCORE_MAGNITUDE = 1e15
 # strict: 1 and 0.5 are scores, "0.5" and true are not.
-FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+FiniteNumber = Annotated[
+    float,
+    Field(strict=True, allow_inf_nan=False, ge=-MAX_SCORE_MAGNITUDE, le=MAX_SCORE_MAGNITUDE),
+]
 
 _MOMENT: TypeAdapter[datetime] = TypeAdapter(datetime)
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _day_or_moment(value: Any) -> date | datetime:
     # A bare date stays a date so that an end date can cover its whole day.
     if isinstance(value, date):
         return value
+    if isinstance(value, str) and not _ISO_DAY.match(value.strip()):
+        # pydantic would read "-1" or "1700000000" as Unix time: not what the docs promise.
+        raise ValueError("must be an ISO 8601 date or date-time")
     if isinstance(value, str) and len(value.strip()) == 10:
         return date.fromisoformat(value.strip())
     moment = _MOMENT.validate_python(value)

@@ -28,26 +28,39 @@ def loads(text: str | bytes) -> Any:
         raise ValueError("not valid UTF-8") from None
 
 
+# Deeper JSON could be stored but never served: pydantic's encoder, which writes the
+# API's answers, gives up at 255 levels (the answer's own envelope takes a few).
+MAX_JSON_DEPTH = 128
+
+
 def check_storable(value: Any) -> Any:
-    """``value`` unchanged, or ``ValueError`` when a database could not store it.
+    """``value`` unchanged, or ``ValueError`` when a database could not store it (or the
+    API could not send it back).
 
     Iterative, so a deeply nested value cannot exhaust the stack.
     """
-    stack = [value]
+    stack = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             _check_text(item)
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise ValueError("numbers must be finite (no NaN or Infinity)")
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key)
-                stack.append(child)
-        elif isinstance(item, list):
-            stack.extend(item)
+        elif isinstance(item, dict | list):
+            check_depth(depth)
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
     return value
+
+
+def check_depth(depth: int) -> None:
+    if depth >= MAX_JSON_DEPTH:
+        raise ValueError(f"JSON values must not nest deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _check_text(text: str) -> None:

@@ -41,6 +41,8 @@ def check_dataset_name(name: str) -> str:
     """A dataset name is a dataset path without ``.jsonl``: the same rules apply."""
     if name.endswith(DATASET_SUFFIX):
         raise _invalid("dataset name is the path without '.jsonl'; drop the suffix")
+    # The name's own segments too: ".." would pass as the file name "...jsonl".
+    _check_relative(name, "dataset name")
     check_path(dataset_path(name), what="dataset name")
     return name
 

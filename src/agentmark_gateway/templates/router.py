@@ -43,6 +43,10 @@ from agentmark_gateway.templates.schemas import (
 
 router = APIRouter(tags=["Templates"])
 
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No template or dataset at this path in this app"}
+}
+
 NDJSON = "application/x-ndjson"
 
 TemplatePath = Annotated[
@@ -71,7 +75,8 @@ def wants_ndjson(accept: str | None) -> bool:
             "description": "`.mdx`/`.json`: the AST in `data`. `.jsonl`: the rows, as NDJSON "
             "when `Accept` includes `application/x-ndjson`, else a JSON array in `data`.",
             "content": {NDJSON: {"schema": {"type": "string"}}},
-        }
+        },
+        **NOT_FOUND,
     },
 )
 async def get_template(
@@ -121,7 +126,10 @@ _PUT_BODY: dict[str, Any] = {
     "/v1/templates",
     summary="Publish a template, or replace a dataset",
     response_model=PublishedResponse,
-    responses={201: {"model": PublishedResponse, "description": "Created."}},
+    responses={
+        201: {"model": PublishedResponse, "description": "Created."},
+        409: {"description": "Another writer kept the dataset busy; try again"},
+    },
     openapi_extra=_PUT_BODY,
 )
 async def put_template(
@@ -173,6 +181,7 @@ def _template_ast(body: bytes) -> dict[str, Any]:
     "/v1/templates",
     status_code=204,
     summary="Delete a template, or a dataset with its rows",
+    responses=NOT_FOUND,
 )
 async def delete_template(
     db: DbSession,

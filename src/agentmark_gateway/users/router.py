@@ -16,6 +16,13 @@ from agentmark_gateway.users.schemas import MemberInvite, MemberInvited, MemberP
 
 router = APIRouter(prefix="/v1/members", tags=["Members"])
 
+DUPLICATE_EMAIL: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A member with this email exists"}
+}
+LAST_OWNER: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The organization would be left without an owner"}
+}
+
 
 def member(user: User) -> MemberPublic:
     return MemberPublic(
@@ -36,7 +43,12 @@ async def list_members(
     return paginated([member(u).model_dump(mode="json") for u in rows], len(users), page)
 
 
-@router.post("", status_code=201, summary="Invite a member (returns a one-time link)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Invite a member (returns a one-time link)",
+    responses=DUPLICATE_EMAIL,
+)
 async def invite_member(
     body: MemberInvite,
     request: Request,
@@ -68,7 +80,7 @@ async def invite_member(
     }
 
 
-@router.patch("/{user_id}", summary="Change a member's role")
+@router.patch("/{user_id}", summary="Change a member's role", responses=LAST_OWNER)
 async def change_role(
     user_id: str, body: MemberUpdate, db: DbSession, user: SignedIn = allowed(Action.MEMBERS_MANAGE)
 ) -> dict[str, MemberPublic]:
@@ -88,7 +100,7 @@ async def change_role(
     return {"data": member(target)}
 
 
-@router.delete("/{user_id}", status_code=204, summary="Remove a member")
+@router.delete("/{user_id}", status_code=204, summary="Remove a member", responses=LAST_OWNER)
 async def remove_member(
     user_id: str, db: DbSession, user: SignedIn = allowed(Action.MEMBERS_MANAGE)
 ) -> Response:

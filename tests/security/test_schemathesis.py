@@ -1,0 +1,229 @@
+"""Schemathesis over the whole API document, against a gateway on a real socket.
+
+Every operation gets generated requests, valid and invalid, with a full-access
+key and the app id header (data routes) or an owner's session token
+(management routes). No answer may be a 5xx, and every answer must be
+documented: its status code, its content type and its body's schema. A
+stateful run then chains operations through the document's links (create,
+then read, edit and delete what was created).
+
+Bounded: ``MAX_EXAMPLES`` per operation and ``STATEFUL_EXAMPLES`` scenarios keep
+a run under two minutes per database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from agentmark_gateway.permissions.table import route_rows
+
+pytestmark = pytest.mark.slow
+
+MAX_EXAMPLES = 25
+STATEFUL_EXAMPLES = 150
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+CHECK_NAMES = [check.__name__ for check in CHECKS]
+DATA_ROUTES = frozenset((row.method, row.path) for row in route_rows() if row.kind == "data")
+PASSWORD = "correct horse battery"
+
+
+class Credentials:
+    """Headers for each operation; never lets a generated request remove the test's own access."""
+
+    def __init__(self, live: Any) -> None:
+        self.live = live
+        me = httpx.get(f"{live.base_url}/v1/auth/me", headers=live.session_headers).json()
+        keys = httpx.get(f"{live.base_url}/v1/api-keys", headers=live.session_headers).json()
+        self.protected = {
+            "user_id": me["data"]["id"],
+            "app_id": live.app.app_id,
+            "key_id": keys["data"][0]["id"],
+        }
+
+    def headers(self, method: str, path: str) -> dict[str, str]:
+        if (method.upper(), path) in DATA_ROUTES:
+            return dict(self.live.data_headers)
+        if path == "/v1/auth/login":
+            return {}
+        if path == "/v1/auth/logout":
+            return {"Authorization": f"Bearer {self._fresh_session()}"}
+        return dict(self.live.session_headers)
+
+    def _fresh_session(self) -> str:
+        response = httpx.post(
+            f"{self.live.base_url}/v1/auth/login",
+            json={"email": "owner@example.com", "password": PASSWORD},
+        )
+        return str(response.json()["data"]["token"])
+
+    def shield(self, case: schemathesis.Case) -> None:
+        """A generated id that names the test's own user, app or key is swapped for another."""
+        for name, value in list((case.path_parameters or {}).items()):
+            if self.protected.get(name) == value:
+                case.path_parameters[name] = f"{value}-not-this-one"
+
+
+@pytest.fixture(scope="module")
+def credentials(live) -> Credentials:
+    return Credentials(live)
+
+
+@pytest.fixture(scope="module")
+def api_schema(live) -> Iterator[Any]:
+    config = schemathesis.Config.from_dict(
+        {
+            "request-timeout": 30,
+        }
+    )
+    yield schemathesis.openapi.from_url(f"{live.base_url}/v1/openapi.json", config=config)
+
+
+def _operations(schema: Any) -> list[Any]:
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+def test_the_run_covers_every_operation_of_the_document(api_schema, live):
+    documented = httpx.get(f"{live.base_url}/v1/openapi.json").json()["paths"]
+    count = sum(len(operations) for operations in documented.values())
+    assert len(_operations(api_schema)) == count
+    assert {(m, p) for m, p in DATA_ROUTES} <= {
+        (op.method.upper(), op.path) for op in _operations(api_schema)
+    }
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_operation_answers_as_documented_and_never_5xx(api_schema, credentials, mode):
+    problems: list[str] = []
+    for operation in _operations(api_schema):
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def check(case: schemathesis.Case) -> None:
+            credentials.shield(case)
+            headers = credentials.headers(case.method, case.path)
+            case.call_and_validate(headers=headers, checks=CHECKS)
+
+        try:
+            check()
+        except Unsatisfiable:
+            # No invalid request exists for an operation without inputs (/health).
+            assert mode is GenerationMode.NEGATIVE, operation.label
+        except (Exception, BaseExceptionGroup) as failure:  # schemathesis reports a group
+            problems.append(f"{operation.label}: {failure}")
+    summary = [problem.split("\n", 1)[0] for problem in problems]
+    assert not problems, "\n".join(summary) + "\n\n" + "\n\n".join(problems)
+
+
+def _toml_table(values: dict[str, str]) -> str:
+    return "{ " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in values.items()) + " }"
+
+
+def _cli_config(credentials: Credentials, logout_token: str) -> str:
+    """Per-operation headers, as the CLI takes them: key for data routes, session elsewhere."""
+    data_paths = sorted({path for _, path in DATA_ROUTES})
+    session_paths = sorted(
+        path
+        for path in httpx.get(f"{credentials.live.base_url}/v1/openapi.json").json()["paths"]
+        if path not in data_paths and path not in ("/v1/auth/login", "/v1/auth/logout")
+    )
+    live = credentials.live
+    return "\n".join(
+        [
+            "[phases.stateful]",
+            "max-steps = 8",
+            "",
+            "[phases.stateful.inference]",
+            "algorithms = []",
+            "",
+            "[phases.stateful.generation]",
+            f"max-examples = {STATEFUL_EXAMPLES}",
+            "",
+            "[[operations]]",
+            f"include-path = {json.dumps(data_paths)}",
+            f"headers = {_toml_table(live.data_headers)}",
+            "",
+            "[[operations]]",
+            f"include-path = {json.dumps(session_paths)}",
+            f"headers = {_toml_table(live.session_headers)}",
+            "",
+            "[[operations]]",
+            'include-path = "/v1/auth/logout"',
+            f"headers = {_toml_table({'Authorization': f'Bearer {logout_token}'})}",
+            "",
+        ]
+    )
+
+
+def test_stateful_sequences_answer_as_documented_and_never_5xx(live, credentials, tmp_path):
+    """Schemathesis' own runner (as ``schemathesis run`` in CI), stateful phase: it chains
+    operations through the links it finds in the document and in the answers."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(_cli_config(credentials, credentials._fresh_session()))
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "run",
+        f"{live.base_url}/v1/openapi.json",
+        "--phases",
+        "coverage,stateful",
+        "--checks",
+        ",".join(CHECK_NAMES),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        "20261127",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "30",
+        "--no-color",
+        "--output-sanitize",
+        "true",
+    ]
+    environment = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.security.schemathesis_hooks",
+        "AGW_PROTECTED_IDS": ",".join(credentials.protected.values()),
+        "PYTHONPATH": str(ROOT),
+    }
+    finished = subprocess.run(
+        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
+    )
+    report = finished.stdout + finished.stderr
+    assert finished.returncode == 0, report
+    assert "Stateful" in report, report
+    covered = re.search(r"API Links: +(\d+) covered", report)
+    assert covered and int(covered.group(1)) >= 10, report
+
