@@ -30,6 +30,10 @@ def before_call(context: Any, case: schemathesis.Case, **kwargs: Any) -> None:
     for name, value in list((case.path_parameters or {}).items()):
         if value in PROTECTED:
             case.path_parameters[name] = f"{value}-not-this-one"
+    unique_names(case)
+
+
+def unique_names(case: schemathesis.Case) -> None:
     field = UNIQUE_FIELDS.get(case.path) if case.method.upper() == "POST" else None
     if field and isinstance(case.body, dict) and isinstance(case.body.get(field), str):
         case.body[field] = f"{uuid.uuid4().hex[:8]}{case.body[field]}"

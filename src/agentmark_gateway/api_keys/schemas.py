@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentmark_gateway.netaccess import MAX_CIDRS
+from agentmark_gateway.permissions.catalog import ALIASES, PERMISSIONS, ROLES
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 MAX_RATE_LIMIT_PER_MINUTE = 10_000_000
@@ -20,6 +21,14 @@ CIDRS_HELP = (
     "IP allowlist: CIDRs (IPv4 or IPv6, e.g. 203.0.113.0/24, 2001:db8::/32, or one "
     "address). Requests from elsewhere get 401. null or []: any address."
 )
+
+
+# Documented choices only (the service checks them, with its own messages): clients and
+# schema-driven testers see which values exist.
+ROLE_CHOICES: dict[str, Any] = {"enum": [*ROLES, None]}
+Permission = Annotated[
+    str, Field(json_schema_extra={"enum": [*(p.name for p in PERMISSIONS), *ALIASES]})
+]
 
 
 def _rate_limit() -> Any:
@@ -35,8 +44,12 @@ def _cidrs() -> Any:
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=255)
-    role: str | None = Field(default=None, description="sdk, read-only, full-access or custom")
-    permissions: list[str] | None = Field(
+    role: str | None = Field(
+        default=None,
+        description="sdk, read-only, full-access or custom",
+        json_schema_extra=ROLE_CHOICES,
+    )
+    permissions: list[Permission] | None = Field(
         default=None, description="For custom keys; given alone it means role custom."
     )
     expires_at: datetime | None = None
@@ -50,8 +63,8 @@ class ApiKeyCreate(BaseModel):
 class ApiKeyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=255)
-    role: str | None = None
-    permissions: list[str] | None = None
+    role: str | None = Field(default=None, json_schema_extra=ROLE_CHOICES)
+    permissions: list[Permission] | None = None
     expires_at: datetime | None = None
     rate_limit_per_minute: int | None = _rate_limit()
     allowed_cidrs: list[str] | None = _cidrs()

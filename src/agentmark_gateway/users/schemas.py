@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,15 +18,19 @@ class MemberPublic(UserPublic):
     pending: bool = Field(description="Invited, has not set a password yet.")
 
 
+# Documented choices only; the service checks them with its own messages.
+ROLE_CHOICES: dict[str, Any] = {"enum": ["owner", "admin", "write", "read"]}
+
+
 class MemberInvite(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=3, max_length=320)
-    role: str = "read"
+    email: str = Field(min_length=3, max_length=320, json_schema_extra={"format": "email"})
+    role: str = Field(default="read", json_schema_extra=ROLE_CHOICES)
 
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: str
+    role: str = Field(json_schema_extra=ROLE_CHOICES)
 
 
 class MemberInvited(MemberPublic):
