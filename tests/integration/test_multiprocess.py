@@ -24,7 +24,9 @@ def _add_owner(database_url: str) -> None:
     async def work() -> None:
         engine = make_engine(database_url)
         async with make_sessionmaker(engine)() as session:
-            await create_user(session, email="ops@example.com", role="owner", password="a long password")
+            await create_user(
+                session, email="ops@example.com", role="owner", password="a long password"
+            )
             await session.commit()
         await engine.dispose()
 
@@ -39,7 +41,8 @@ def two_gateways(database_url, tmp_path):
         gateway_process(database_url, tmp_path / "b", pepper=PEPPER) as second,
     ):
         token = httpx.post(
-            f"{first}/v1/auth/login", json={"email": "ops@example.com", "password": "a long password"}
+            f"{first}/v1/auth/login",
+            json={"email": "ops@example.com", "password": "a long password"},
         ).json()["data"]["token"]
         yield first, second, {"Authorization": f"Bearer {token}"}
 
@@ -61,9 +64,13 @@ def within_a_second(check: Callable[[], bool]) -> float:
 
 
 def setup_key(base: str, admin: dict[str, str], **body) -> tuple[str, dict]:
-    app_id = httpx.post(f"{base}/v1/apps", json={"name": f"app-{time.monotonic_ns()}"}, headers=admin).json()["data"]["id"]
+    app_id = httpx.post(
+        f"{base}/v1/apps", json={"name": f"app-{time.monotonic_ns()}"}, headers=admin
+    ).json()["data"]["id"]
     key = httpx.post(
-        f"{base}/v1/api-keys", json={"name": "k", **body}, headers={**admin, "X-Agentmark-App-Id": app_id}
+        f"{base}/v1/api-keys",
+        json={"name": "k", **body},
+        headers={**admin, "X-Agentmark-App-Id": app_id},
     ).json()["data"]
     return app_id, key
 

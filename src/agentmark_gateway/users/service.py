@@ -53,7 +53,9 @@ async def create_user(
     check_role(role)
     if password is not None:
         check_password(password)
-    user = User(email=email, role=role, password_hash=await hash_password(password) if password else None)
+    user = User(
+        email=email, role=role, password_hash=await hash_password(password) if password else None
+    )
     session.add(user)
     try:
         await session.flush()
