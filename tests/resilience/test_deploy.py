@@ -495,6 +495,9 @@ async def _rolling_restart(stack: Stack, sdk: dict[str, str]) -> dict:
     return tally
 
 
+# Timing-dependent on a shared 2-core machine: a run where other load delays the
+# restart or the signal proves nothing either way, so it is tried again.
+@pytest.mark.flaky(reruns=2)
 def test_behind_nginx_restarting_the_processes_one_at_a_time_fails_no_request(stack):
     admin = Admin.sign_in(stack.front)
     app_id = admin.create_app()

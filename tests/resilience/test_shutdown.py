@@ -78,6 +78,9 @@ async def _terminate_under_load(gateway: GatewayProcess, headers: dict[str, str]
     return Run(outcomes, signalled_at, exit_code, exited_at)
 
 
+# Timing-dependent on a shared 2-core machine: a run where other load delays the
+# restart or the signal proves nothing either way, so it is tried again.
+@pytest.mark.flaky(reruns=2)
 def test_sigterm_under_load_finishes_requests_in_flight_refuses_new_ones_and_loses_nothing(
     pg_url, tmp_path
 ):

@@ -382,3 +382,14 @@ def test_every_kind_of_bad_key_gets_the_same_401_byte_for_byte(admin, client):
         assert first[0] == b'{"error":{"code":"unauthorized","message":"Not authorized"}}'
         for what, answer in answers.items():
             assert answer == first, f"{what} on {method} {path} is told apart: {answer} vs {first}"
+
+
+def test_the_generated_pepper_is_kept_readable_by_its_owner_only(tmp_path):
+    """Without the pepper, a stolen database is a list of HMACs no one can test a guess against."""
+    pepper = Settings(data_dir=tmp_path / "data").pepper_bytes()
+    path = tmp_path / "data" / "key-pepper"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert len(pepper) >= 32
+    key = keygen.generate()
+    assert keygen.digest(key, pepper) != keygen.digest(key, b"a guessed pepper")
+    assert Settings(data_dir=tmp_path / "data").pepper_bytes() == pepper

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +25,7 @@ from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.api_keys.cache import TTLCache
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
 from agentmark_gateway.api_keys.models import ApiKey, KeyChange
+from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import Unauthorized
 from agentmark_gateway.netaccess import Address, Allowlist
 from agentmark_gateway.permissions.catalog import resolve_permissions
@@ -32,6 +33,8 @@ from agentmark_gateway.permissions.catalog import resolve_permissions
 log = logging.getLogger(__name__)
 
 NOT_AUTHORIZED = "Not authorized"
+# How far back each poll looks for changes that committed out of id order.
+CHANGE_LOOKBACK = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ class KeyVerifier:
         # Bumped by every invalidation; a lookup that raced one is not cached.
         self._generation = 0
         self._last_change_id = 0
+        # Changes applied within the lookback window, so none is applied twice.
+        self._recent_changes: dict[int, datetime] = {}
 
     async def verify(
         self,
@@ -184,19 +189,34 @@ class KeyVerifier:
             self._last_change_id = await session.scalar(select(func.max(KeyChange.id))) or 0
 
     async def poll_changes(self) -> int:
-        """Apply key changes other processes made; returns how many were seen."""
+        """Apply key changes other processes made; returns how many were seen.
+
+        Ids come from a sequence, but on PostgreSQL two transactions can commit
+        out of id order: a change with a lower id may become visible after a
+        higher one was read. So each poll also looks back over recent rows and
+        applies any it has not seen yet.
+        """
+        since = utcnow() - CHANGE_LOOKBACK
         async with self._sessionmaker() as session:
             rows = (
                 await session.execute(
-                    select(KeyChange.id, KeyChange.key_id, KeyChange.app_id)
-                    .where(KeyChange.id > self._last_change_id)
+                    select(KeyChange.id, KeyChange.key_id, KeyChange.app_id, KeyChange.created_at)
+                    .where((KeyChange.id > self._last_change_id) | (KeyChange.created_at >= since))
                     .order_by(KeyChange.id)
                 )
             ).all()
-        for change_id, key_id, app_id in rows:
+        fresh = 0
+        for change_id, key_id, app_id, created_at in rows:
+            if change_id in self._recent_changes:
+                continue
+            self._recent_changes[change_id] = created_at
             self.invalidate(key_id=key_id, app_id=app_id)
-            self._last_change_id = change_id
-        return len(rows)
+            self._last_change_id = max(self._last_change_id, change_id)
+            fresh += 1
+        for change_id, created_at in list(self._recent_changes.items()):
+            if created_at < since:
+                del self._recent_changes[change_id]
+        return fresh
 
     async def watch(self, interval: float) -> None:
         """Poll for changes forever (a background task of each server process)."""

@@ -77,6 +77,8 @@ def parse_sort(
     default: Sort,
 ) -> Sort:
     """``sort=-start_time`` (minus for descending), or the reference API's sort_by/sort_order."""
+    if sort_order and sort_order.strip().lower() not in ("asc", "desc"):
+        raise invalid("Invalid query parameters: sort_order: must be asc or desc")
     if sort and sort.strip():
         text = sort.strip()
         descending = text.startswith("-")
@@ -86,8 +88,6 @@ def parse_sort(
         descending = (sort_order or "desc").strip().lower() != "asc"
     else:
         return default
-    if sort_order and sort_order.strip().lower() not in ("asc", "desc"):
-        raise invalid("Invalid query parameters: sort_order: must be asc or desc")
     if key not in allowed:
         choices = ", ".join(sorted(set(allowed.values())))
         raise invalid(f"Invalid query parameters: sort: unknown key '{key}' (one of {choices})")
