@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from functools import partial
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import Scope
 
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
 from agentmark_gateway.api_keys.verify import KeyVerifier, VerifiedKey
@@ -16,8 +17,9 @@ from agentmark_gateway.errors import RateLimited, Unauthorized
 from agentmark_gateway.netaccess import Address, ClientAddressResolver
 from agentmark_gateway.ratelimit import SCOPE_KEY, RateLimiter, build_limiter
 from agentmark_gateway.settings import Settings
+from agentmark_gateway.templates.cache import TemplateCache
 
-FORWARDED_FOR = "x-forwarded-for"
+FORWARDED_FOR = b"x-forwarded-for"
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Gateway:
     last_used: LastUsedRecorder
     limiter: RateLimiter
     client_addresses: ClientAddressResolver
+    templates: TemplateCache
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -40,6 +43,9 @@ class Gateway:
         sessionmaker = make_sessionmaker(engine)
         pepper = settings.pepper_bytes()
         last_used = LastUsedRecorder(sessionmaker)
+        templates = TemplateCache(
+            max_bytes=settings.template_cache_bytes, ttl=settings.template_cache_ttl_seconds
+        )
         verifier = KeyVerifier(
             sessionmaker=sessionmaker,
             pepper=pepper,
@@ -48,6 +54,9 @@ class Gateway:
             cache_ttl=settings.key_cache_ttl_seconds,
             negative_cache_size=settings.negative_cache_size,
             negative_cache_ttl=settings.negative_cache_ttl_seconds,
+            on_app_change=lambda app_id: (
+                templates.clear() if app_id is None else templates.forget_app(app_id)
+            ),
         )
         return cls(
             settings,
@@ -58,28 +67,37 @@ class Gateway:
             last_used,
             limiter=build_limiter(settings, sessionmaker),
             client_addresses=ClientAddressResolver(settings.trusted_proxies),
+            templates=templates,
         )
 
-    def client_address(self, request: Request) -> Address | None:
+    def client_address(self, scope: Scope) -> Address | None:
         """The socket peer, or the client a trusted proxy names in X-Forwarded-For."""
-        peer = request.client.host if request.client else None
-        return self.client_addresses.resolve(peer, request.headers.getlist(FORWARDED_FOR))
+        client = scope.get("client")
+        forwarded = [
+            value.decode("latin-1") for name, value in scope["headers"] if name == FORWARDED_FOR
+        ]
+        return self.client_addresses.resolve(client[0] if client else None, forwarded)
 
     async def verify_request(
-        self, authorization: str | None, app_ids: list[str], request: Request
+        self, authorization: str | None, app_ids: list[str], scope: Scope
     ) -> VerifiedKey:
+        """The key of a data request (401), counted by the rate limiter (429).
+
+        ``authorization`` and ``app_ids`` are the request's header values (every
+        ``X-Agentmark-App-Id`` line, since more than one is refused).
+        """
         if len(app_ids) > 1:
             raise Unauthorized("Missing app id")
         # The allowlist is checked inside verify, so a refused address never
         # reaches the rate counters below.
-        key = await self.verifier.verify(
-            authorization,
-            app_ids[0] if app_ids else None,
-            lambda: self.client_address(request),
-        )
+        app_id = app_ids[0] if app_ids else None
+        address = partial(self.client_address, scope)
+        key = self.verifier.verify_known(authorization, app_id, address)
+        if key is None:
+            key = await self.verifier.verify(authorization, app_id, address)
         decision = self.limiter.check(key)
         if decision is not None:
-            request.scope[SCOPE_KEY] = decision
+            scope[SCOPE_KEY] = decision
             if not decision.allowed:
                 raise RateLimited(
                     "Rate limit exceeded; retry after the window resets",

@@ -74,10 +74,19 @@ class Settings(BaseSettings):
     negative_cache_ttl_seconds: float = Field(
         default=5.0, gt=0, description="Lifetime of an unknown-key cache entry."
     )
+    template_cache_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="Bodies of `GET /v1/templates` answers kept per process (0: none).",
+    )
+    template_cache_ttl_seconds: float = Field(
+        default=300.0, gt=0, description="Lifetime of a cached template answer."
+    )
     invalidation_poll_seconds: float = Field(
         default=0.25,
         gt=0,
-        description="How often a process looks for key changes made by other processes.",
+        description="How often a process looks for key and template changes made by "
+        "other processes.",
     )
     last_used_flush_seconds: float = Field(
         default=60.0, gt=0, description="How often last-used times are written."

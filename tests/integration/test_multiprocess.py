@@ -139,3 +139,28 @@ def test_cli_changes_reach_a_running_gateway(two_gateways, database_url, monkeyp
     result = CliRunner().invoke(app, ["keys", "delete", "--app", app_id, key["id"], "--yes"])
     assert result.exit_code == 0, result.output
     within_a_second(lambda: status(first, value, app_id) == 401)
+
+
+def test_a_template_published_through_one_process_is_served_by_the_other(two_gateways):
+    """Each process keeps rendered template answers; a publish elsewhere replaces them."""
+    first, second, admin = two_gateways
+    app_id, key = setup_key(first, admin, role="full-access")
+    headers = {"Authorization": key["plaintext_key"], "X-Agentmark-App-Id": app_id}
+    params = {"path": "cached.prompt.mdx"}
+
+    def publish(base: str, version: int) -> None:
+        body = {"type": "root", "children": [], "version": version}
+        httpx.put(f"{base}/v1/templates", params=params, json=body, headers=headers)
+
+    def served(base: str) -> object:
+        answer = httpx.get(f"{base}/v1/templates", params=params, headers=headers)
+        return answer.json()["data"].get("version") if answer.status_code == 200 else None
+
+    publish(first, 1)
+    within_a_second(lambda: served(second) == 1)
+    assert served(second) == 1  # now from the second process's cache
+    publish(first, 2)
+    assert served(first) == 2
+    within_a_second(lambda: served(second) == 2)
+    assert httpx.delete(f"{first}/v1/templates", params=params, headers=headers).status_code == 204
+    within_a_second(lambda: served(second) is None)

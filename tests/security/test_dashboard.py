@@ -41,7 +41,8 @@ def _web_routes(client: TestClient) -> list[tuple[str, str]]:
 @pytest.fixture
 def dashboard(client: TestClient) -> dict[str, Any]:
     """An owner signed in through the form, an app, a key made in the dashboard, a member."""
-    owner_id = _user_id(client, add_user_only(client, "owner@example.com", "owner"))
+    add_user(client, "owner@example.com", "owner")
+    owner_id = _user_id(client, "owner@example.com")
     token = web_sign_in(client, "owner@example.com")
     created = client.post(
         "/apps", data={"name": "shop", "csrf_token": token}, follow_redirects=False
@@ -66,11 +67,6 @@ def dashboard(client: TestClient) -> dict[str, Any]:
         "member_id": _user_id(client, "member@example.com"),
         "dialog": dialog,
     }
-
-
-def add_user_only(client: TestClient, email: str, role: str) -> str:
-    add_user(client, email, role)
-    return email
 
 
 def _query(client: TestClient, statement: Any) -> Any:

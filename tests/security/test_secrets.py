@@ -47,6 +47,11 @@ class Recorder:
         self.answers.append((f"{method} {url}", headers.encode() + b"\n" + response.content, set()))
         return response
 
+    def expect(self, status: int, method: str, url: str, **kwargs: Any) -> Any:
+        response = self(method, url, **kwargs)
+        assert response.status_code == status, f"{method} {url}: {response.text[:300]}"
+        return response
+
     def issued(self, value: str, what: str) -> str:
         """``value`` is a new secret; the last answer is the one allowed to show it."""
         assert value and value not in self.secrets
@@ -102,169 +107,101 @@ def _data(key: str, app_id: str, *, bearer: bool = False) -> dict[str, Any]:
 
 
 def _run_the_scenario(record: Recorder, client: TestClient) -> None:
+    expect = record.expect
     add_user(client, "owner@example.com", "owner")
-    login = record(
-        "POST", "/v1/auth/login", json={"email": "owner@example.com", "password": PASSWORD}
-    )
+    owner = {"email": "owner@example.com", "password": PASSWORD}
+    login = expect(200, "POST", "/v1/auth/login", json=owner)
     session = record.issued(login.json()["data"]["token"], "API session")
     admin = {"Authorization": f"Bearer {session}"}
-    app_id = record("POST", "/v1/apps", json={"name": "shop"}, headers=admin).json()["data"]["id"]
-    other_app = record("POST", "/v1/apps", json={"name": "other"}, headers=admin).json()["data"][
-        "id"
-    ]
+    app_id = expect(201, "POST", "/v1/apps", json={"name": "shop"}, headers=admin).json()
+    app_id = app_id["data"]["id"]
+    other = expect(201, "POST", "/v1/apps", json={"name": "other"}, headers=admin).json()
+    other_app = other["data"]["id"]
     manage = {**admin, "X-Agentmark-App-Id": app_id}
 
     full = _key(record, manage, "full-access key", name="ci", role="full-access")
     reader = _key(record, manage, "read-only key", name="bi", role="read-only")
-    worker = _key(
-        record, manage, "scoring key", name="judge", permissions=["trace.read", "score.write"]
-    )
-    soon = _key(
-        record,
-        manage,
-        "expiring key",
-        name="temp",
-        role="sdk",
-        expires_at=(utcnow() + timedelta(days=2)).isoformat(),
-    )
+    worker = _key(record, manage, "scoring key", name="judge", permissions=["trace.read"])
+    in_two_days = (utcnow() + timedelta(days=2)).isoformat()
+    soon = _key(record, manage, "expiring key", name="temp", role="sdk", expires_at=in_two_days)
+    full_key, reader_key = full["plaintext_key"], reader["plaintext_key"]
+    worker_key, soon_key = worker["plaintext_key"], soon["plaintext_key"]
 
+    # Used as each client would: the SDK's raw header, a BI tool's Bearer.
     trace, spans = payloads.llm_trace(user_id="u-1", session_id="s-1")
-    ingest = record(
-        "POST",
-        "/v1/traces",
-        json=payloads.request(spans),
-        headers=_data(full["plaintext_key"], app_id),
-    )
-    assert ingest.status_code == 200
+    body = payloads.request(spans)
+    expect(200, "POST", "/v1/traces", json=body, headers=_data(full_key, app_id))
     for path in ("/v1/traces", f"/v1/traces/{trace}", "/v1/spans", "/v1/sessions", "/v1/metrics"):
-        assert (
-            record(
-                "GET", path, headers=_data(reader["plaintext_key"], app_id, bearer=True)
-            ).status_code
-            == 200
-        )
-    scored = record(
+        expect(200, "GET", path, headers=_data(reader_key, app_id, bearer=True))
+    template = {"params": {"path": "x.prompt.mdx"}, "headers": _data(soon_key, app_id)}
+    expect(404, "GET", "/v1/templates", **template)
+    # Refusals of every kind, each for a request that carried the key.
+    expect(403, "POST", "/v1/scores", json={}, headers=_data(worker_key, app_id))
+    expect(401, "GET", "/v1/traces", headers=_data(full_key, other_app))
+    expect(401, "GET", "/v1/api-keys", headers={"Authorization": f"Bearer {full_key}"})
+    broken = {**_data(full_key, app_id), "Content-Type": "application/json"}
+    expect(400, "POST", "/v1/traces", content=b"{not json", headers=broken)
+
+    # Roll with and without grace, edit, delete.
+    grace = {"grace_seconds": 3600}
+    rolled = expect(201, "POST", f"/v1/api-keys/{full['id']}/roll", json=grace, headers=manage)
+    new_full = record.issued(rolled.json()["data"]["plaintext_key"], "rolled full-access key")
+    for key in (full_key, new_full):
+        expect(200, "GET", "/v1/traces", headers=_data(key, app_id))
+    now = {"grace_seconds": 0}
+    rolled = expect(201, "POST", f"/v1/api-keys/{reader['id']}/roll", json=now, headers=manage)
+    record.issued(rolled.json()["data"]["plaintext_key"], "rolled read-only key")
+    expect(401, "GET", "/v1/traces", headers=_data(reader_key, app_id))
+    edit = {"name": "judge-2", "permissions": ["trace.read", "score.write"]}
+    expect(200, "PATCH", f"/v1/api-keys/{worker['id']}", json=edit, headers=manage)
+    expect(
+        201,
         "POST",
         "/v1/scores",
-        json={"resourceId": trace, "name": "helpful", "score": 1, "source": "eval"},
-        headers=_data(worker["plaintext_key"], app_id),
+        json={"resourceId": trace, "name": "helpful", "score": 1},
+        headers=_data(worker_key, app_id),
     )
-    assert scored.status_code == 201
-    assert (
-        record(
-            "GET",
-            "/v1/templates",
-            params={"path": "x.prompt.mdx"},
-            headers=_data(soon["plaintext_key"], app_id),
-        ).status_code
-        == 404
-    )
-    # Refusals of every kind, each naming the key it was sent.
-    assert (
-        record("GET", "/v1/scores", headers=_data(worker["plaintext_key"], app_id)).status_code
-        == 403
-    )
-    assert (
-        record("GET", "/v1/traces", headers=_data(full["plaintext_key"], other_app)).status_code
-        == 401
-    )
-    assert (
-        record(
-            "GET", "/v1/api-keys", headers={"Authorization": f"Bearer {full['plaintext_key']}"}
-        ).status_code
-        == 401
-    )
-    assert (
-        record(
-            "POST",
-            "/v1/traces",
-            content=b"{not json",
-            headers={**_data(full["plaintext_key"], app_id), "Content-Type": "application/json"},
-        ).status_code
-        == 400
-    )
-
-    rolled = record(
-        "POST", f"/v1/api-keys/{full['id']}/roll", json={"grace_seconds": 3600}, headers=manage
-    )
-    new_full = record.issued(rolled.json()["data"]["plaintext_key"], "rolled full-access key")
-    for key in (full["plaintext_key"], new_full):
-        assert record("GET", "/v1/traces", headers=_data(key, app_id)).status_code == 200
-    rolled_now = record(
-        "POST", f"/v1/api-keys/{reader['id']}/roll", json={"grace_seconds": 0}, headers=manage
-    )
-    record.issued(rolled_now.json()["data"]["plaintext_key"], "rolled read-only key")
-    assert (
-        record("GET", "/v1/traces", headers=_data(reader["plaintext_key"], app_id)).status_code
-        == 401
-    )
-    edited = record(
-        "PATCH",
-        f"/v1/api-keys/{worker['id']}",
-        json={"name": "judge-2", "permissions": ["score.write"]},
-        headers=manage,
-    )
-    assert edited.status_code == 200
-    assert record("DELETE", f"/v1/api-keys/{soon['id']}", headers=manage).status_code == 204
-    assert (
-        record(
-            "GET",
-            "/v1/templates",
-            params={"path": "x.prompt.mdx"},
-            headers=_data(soon["plaintext_key"], app_id),
-        ).status_code
-        == 401
-    )
-    for path in (
-        "/v1/api-keys",
-        f"/v1/api-keys/{full['id']}",
-        "/v1/audit-log",
-        "/v1/auth/me",
-        "/v1/apps",
-    ):
-        assert record("GET", path, headers=manage).status_code == 200
-    invited = record(
-        "POST", "/v1/members", json={"email": "new@example.com", "role": "read"}, headers=admin
-    )
-    record.issued(invited.json()["data"]["invite_url"].rsplit("/", 1)[1], "invitation link token")
+    expect(204, "DELETE", f"/v1/api-keys/{soon['id']}", headers=manage)
+    expect(401, "GET", "/v1/templates", **template)
+    for path in ("/v1/api-keys", f"/v1/api-keys/{full['id']}", "/v1/audit-log", "/v1/auth/me"):
+        expect(200, "GET", path, headers=manage)
+    invite = {"email": "new@example.com", "role": "read"}
+    invited = expect(201, "POST", "/v1/members", json=invite, headers=admin)
+    link = invited.json()["data"]["invite_url"].rsplit("/", 1)[1]
+    record.issued(link, "invitation link token")
 
     # The dashboard: sign in, look around, make and roll a key, sign out.
-    form = record("GET", "/login")
-    signed_in = record(
-        "POST",
-        "/login",
-        data={"email": "owner@example.com", "password": PASSWORD, "csrf_token": csrf(form.text)},
-        follow_redirects=False,
-    )
+    form = expect(200, "GET", "/login")
+    signed_in = {**owner, "csrf_token": csrf(form.text)}
+    expect(303, "POST", "/login", data=signed_in, follow_redirects=False)
     record.issued(client.cookies["agentmark_session"], "dashboard session")
-    token = csrf(record("GET", "/").text)
+    token = csrf(expect(200, "GET", "/", follow_redirects=True).text)
     keys = f"/apps/{app_id}/settings/api-keys"
-    dialog = record("POST", keys, data={"name": "deploy", "role": "sdk", "csrf_token": token})
-    made_here = record.issued(KEY_VALUE.search(dialog.text).group(0), "dashboard key")
-    key_id = re.search(
-        r"/api-keys/(key_[A-Za-z0-9_-]+)/roll", record("GET", f"{keys}/rows").text
-    ).group(1)
-    roll_dialog = record(
-        "POST", f"{keys}/{key_id}/roll", data={"grace_seconds": "0", "csrf_token": token}
-    )
-    record.issued(KEY_VALUE.search(roll_dialog.text).group(0), "dashboard-rolled key")
-    assert made_here
-    for page in (
-        "/",
-        keys,
-        f"{keys}/rows",
-        f"{keys}/new",
-        f"/apps/{app_id}/settings/members",
-        f"/apps/{app_id}/settings/audit-log",
-    ):
-        record("GET", page)
-    assert signed_in.status_code == 303
-    record("POST", "/logout", data={"csrf_token": token}, follow_redirects=False)
-    assert record("POST", "/v1/auth/logout", headers=admin).status_code == 204
-    assert record("GET", "/v1/auth/me", headers=admin).status_code == 401
+    new_key = {"name": "deploy", "role": "sdk", "csrf_token": token}
+    dialog = expect(200, "POST", keys, data=new_key)
+    record.issued(_value_in(dialog.text), "dashboard key")
+    rows = expect(200, "GET", f"{keys}/rows").text
+    roll_link = re.search(r"/api-keys/(key_[A-Za-z0-9_-]+)/roll", rows)
+    assert roll_link, "the key list offers no roll"
+    key_id = roll_link.group(1)
+    roll = {"grace_seconds": "0", "csrf_token": token}
+    dialog = expect(200, "POST", f"{keys}/{key_id}/roll", data=roll)
+    record.issued(_value_in(dialog.text), "dashboard-rolled key")
+    for page in (keys, f"{keys}/new", f"/apps/{app_id}/settings/members"):
+        expect(200, "GET", page)
+    expect(200, "GET", f"/apps/{app_id}/settings/audit-log")
+    expect(303, "POST", "/logout", data={"csrf_token": token}, follow_redirects=False)
+    expect(204, "POST", "/v1/auth/logout", headers=admin)
+    expect(401, "GET", "/v1/auth/me", headers=admin)
 
     gateway = client.app.state.gateway  # type: ignore[attr-defined]
     client.portal.call(gateway.last_used.flush)  # type: ignore[union-attr]
+
+
+def _value_in(page: str) -> str:
+    found = KEY_VALUE.search(page)
+    assert found, "the one-time dialog shows no key value"
+    return found.group(0)
 
 
 def _database_text(client: TestClient, database_url: str) -> bytes:

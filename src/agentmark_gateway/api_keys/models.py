@@ -43,11 +43,19 @@ class ApiKey(Base):
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
 
-class KeyChange(Base):
-    """One row per edit, delete, roll or app deletion that touches keys.
+# What a ``KeyChange`` row asks every process to forget.
+KEYS_CHANGED = "keys"  # the named key, or every key of the named app
+TEMPLATES_CHANGED = "templates"  # the named app's cached template answers
 
-    Every process polls this table and drops the named keys from its cache, so
-    a change made through any process is honoured by all within a poll interval.
+
+class KeyChange(Base):
+    """One row per change that other processes' caches must hear of: an edit,
+    delete or roll of a key, an app deletion (``kind`` "keys"), or a template
+    published or deleted (``kind`` "templates").
+
+    Every process polls this table and drops what a row names from its caches,
+    so a change made through any process is honoured by all within a poll
+    interval. Rows older than an hour are pruned by the polling processes.
     """
 
     __tablename__ = "key_changes"
@@ -55,4 +63,6 @@ class KeyChange(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     app_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default=KEYS_CHANGED, server_default=KEYS_CHANGED)
+    # Each poll reads the last seconds of rows by this column.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

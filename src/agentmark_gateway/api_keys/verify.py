@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.api_keys.cache import TTLCache
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
-from agentmark_gateway.api_keys.models import ApiKey, KeyChange
+from agentmark_gateway.api_keys.models import KEYS_CHANGED, TEMPLATES_CHANGED, ApiKey, KeyChange
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import Unauthorized
 from agentmark_gateway.netaccess import Address, Allowlist
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 NOT_AUTHORIZED = "Not authorized"
 # How far back each poll looks for changes that committed out of id order.
 CHANGE_LOOKBACK = timedelta(seconds=10)
+# Change rows older than this are deleted (every process has long applied them).
+CHANGE_RETENTION = timedelta(hours=1)
+PRUNE_EVERY_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class KeyVerifier:
         cache_ttl: float = 30.0,
         negative_cache_size: int = 10_000,
         negative_cache_ttl: float = 5.0,
+        on_app_change: Callable[[str | None], None] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._pepper = pepper
@@ -101,6 +105,11 @@ class KeyVerifier:
         self._last_change_id = 0
         # Changes applied within the lookback window, so none is applied twice.
         self._recent_changes: dict[int, datetime] = {}
+        # Told of every change to an app's templates or the app itself (None: could
+        # be anything), for the caches of app data that share this change feed.
+        self._on_app_change = on_app_change or (lambda app_id: None)
+        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+        self._failing = False
 
     async def verify(
         self,
@@ -109,6 +118,28 @@ class KeyVerifier:
         client_address: Callable[[], Address | None] | None = None,
     ) -> VerifiedKey:
         """``client_address`` is called only for a key with an allowlist."""
+        key = self.verify_known(authorization, app_id, client_address)
+        if key is not None:
+            return key
+        # Only the database can tell. verify_known has vetted the value, so
+        # parsing it again cannot fail (and a miss is rare enough to pay twice).
+        raw = parse_authorization(authorization)
+        key = await self._load(self._cache_id(raw), keygen.digest(raw, self._pepper))
+        if key is None:
+            raise Unauthorized(NOT_AUTHORIZED)
+        return self._accept(key, app_id, client_address)
+
+    def verify_known(
+        self,
+        authorization: str | None,
+        app_id: str | None,
+        client_address: Callable[[], Address | None] | None = None,
+    ) -> VerifiedKey | None:
+        """The verdict when this process knows it without the database: the key,
+        or ``Unauthorized`` raised; None when the key must be looked up.
+
+        Synchronous, so the hot path pays for no coroutine on a cache hit.
+        """
         raw = parse_authorization(authorization)
         if not app_id:
             raise Unauthorized("Missing app id")
@@ -119,9 +150,16 @@ class KeyVerifier:
         if key is None:
             if self._unknown.get(cached_as) or not keygen.is_well_formed(raw):
                 raise Unauthorized(NOT_AUTHORIZED)
-            key = await self._load(cached_as, keygen.digest(raw, self._pepper))
-            if key is None:
-                raise Unauthorized(NOT_AUTHORIZED)
+            return None
+        return self._accept(key, app_id, client_address)
+
+    def _accept(
+        self,
+        key: VerifiedKey,
+        app_id: str | None,
+        client_address: Callable[[], Address | None] | None,
+    ) -> VerifiedKey:
+        """The checks of a found key: expiry, app, allowlist; then last-used."""
         if key.expires_at is not None and key.expires_at <= time.time():
             raise Unauthorized(NOT_AUTHORIZED)
         if key.app_id != app_id:
@@ -200,17 +238,23 @@ class KeyVerifier:
         async with self._sessionmaker() as session:
             rows = (
                 await session.execute(
-                    select(KeyChange.id, KeyChange.key_id, KeyChange.app_id, KeyChange.created_at)
+                    select(
+                        KeyChange.id,
+                        KeyChange.kind,
+                        KeyChange.key_id,
+                        KeyChange.app_id,
+                        KeyChange.created_at,
+                    )
                     .where((KeyChange.id > self._last_change_id) | (KeyChange.created_at >= since))
                     .order_by(KeyChange.id)
                 )
             ).all()
         fresh = 0
-        for change_id, key_id, app_id, created_at in rows:
+        for change_id, kind, key_id, app_id, created_at in rows:
             if change_id in self._recent_changes:
                 continue
             self._recent_changes[change_id] = created_at
-            self.invalidate(key_id=key_id, app_id=app_id)
+            self.apply_change(kind, key_id=key_id, app_id=app_id)
             self._last_change_id = max(self._last_change_id, change_id)
             fresh += 1
         for change_id, created_at in list(self._recent_changes.items()):
@@ -218,12 +262,50 @@ class KeyVerifier:
                 del self._recent_changes[change_id]
         return fresh
 
+    def apply_change(self, kind: str, *, key_id: str | None, app_id: str | None) -> None:
+        """Forget what one change names, in this process."""
+        if kind == TEMPLATES_CHANGED:
+            self._on_app_change(app_id)
+            return
+        if kind != KEYS_CHANGED:
+            # Written by a newer version: forget everything rather than guess.
+            self.invalidate()
+            self._on_app_change(None)
+            return
+        self.invalidate(key_id=key_id, app_id=app_id)
+        if key_id is None:
+            # An app deletion (or every key of an app): its data went with it.
+            self._on_app_change(app_id)
+
+    async def prune_changes(self) -> int:
+        """Delete change rows every process has long applied; returns how many."""
+        async with self._sessionmaker() as session:
+            result = await session.execute(
+                delete(KeyChange).where(KeyChange.created_at < utcnow() - CHANGE_RETENTION)
+            )
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def watch(self, interval: float) -> None:
         """Poll for changes forever (a background task of each server process)."""
         while True:
             await asyncio.sleep(interval)
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                try:
+                    await self.prune_changes()
+                except Exception:  # a busy or absent database: next time
+                    log.info("could not prune old key changes", exc_info=True)
             try:
                 await self.poll_changes()
             except Exception:  # the database may be briefly away; keep watching
-                log.warning("could not read key changes; the key cache was cleared")
+                if not self._failing:
+                    # Once per outage, not once per poll.
+                    log.warning("could not read key changes; the caches are cleared until it can")
+                self._failing = True
                 self.invalidate()
+                self._on_app_change(None)
+            else:
+                if self._failing:
+                    log.info("reading key changes again")
+                self._failing = False

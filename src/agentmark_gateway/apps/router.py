@@ -60,4 +60,5 @@ async def delete_app(
     app = await service.get_app(db, app_id)
     await service.delete_app(db, actor=user.actor, app=app)
     request.app.state.gateway.verifier.invalidate(app_id=app_id)
+    request.app.state.gateway.templates.forget_app(app_id)
     return Response(status_code=204)

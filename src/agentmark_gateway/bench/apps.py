@@ -7,20 +7,17 @@ Neither is reachable from ``agentmark-gateway serve``: only the bench launcher
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
-from fastapi.dependencies.utils import get_typed_return_annotation, get_typed_signature
-from fastapi.params import Depends as DependsParam
-from fastapi.routing import APIRoute
-from starlette.types import Receive, Scope, Send
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.app import create_app
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES
-from agentmark_gateway.permissions.enforce import Requires, all_routes, route_permissions
+from agentmark_gateway.permissions.gate import KeyGate
+from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.settings import Settings
 
 BASELINE_BODY = b'{"data":{"status":"ok"}}'
@@ -51,77 +48,28 @@ def baseline_factory() -> Any:
     return baseline_app
 
 
-def _is_key_check(default: Any) -> bool:
-    return isinstance(default, DependsParam) and isinstance(default.dependency, Requires)
+class UncheckedGate(KeyGate):
+    """(c)'s gate: on ``GET /v1/templates`` every request gets ``key``, unverified.
 
+    The same gate and the same handler (with its template cache) as (b), minus
+    the key check itself: no parsing, no cache lookup of the key, no rate
+    limiter, no last-used record. Every other route checks keys as always.
+    """
 
-def _without_key_check(route: APIRoute, key: VerifiedKey) -> APIRoute:
-    """The same endpoint and response model; its ``requires(...)`` parameter gets ``key``."""
+    def __init__(self, app: ASGIApp, gateway: Gateway, key: VerifiedKey) -> None:
+        super().__init__(app, gateway)
+        self.key = key
 
-    async def fixed_key() -> VerifiedKey:
-        return key
-
-    signature = get_typed_signature(route.endpoint)
-    replaced = 0
-    parameters = []
-    for parameter in signature.parameters.values():
-        if _is_key_check(parameter.default):
-            parameter = parameter.replace(default=Depends(fixed_key))
-            replaced += 1
-        parameters.append(parameter)
-    if replaced != 1:
-        raise RuntimeError(f"expected one requires(...) parameter on {route.path}, saw {replaced}")
-    original = route.endpoint
-    if not inspect.iscoroutinefunction(original):
-        raise RuntimeError(f"{route.path} is not an async endpoint")
-
-    async def endpoint(**kwargs: Any) -> Any:
-        return await original(**kwargs)
-
-    endpoint.__name__ = f"bench_{original.__name__}"
-    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=parameters, return_annotation=get_typed_return_annotation(original)
-    )
-    return APIRoute(
-        route.path,
-        endpoint,
-        methods=list(route.methods or ()),
-        response_model=route.response_model,
-        status_code=route.status_code,
-        response_class=route.response_class,
-        response_model_include=route.response_model_include,
-        response_model_exclude=route.response_model_exclude,
-        response_model_by_alias=route.response_model_by_alias,
-        response_model_exclude_unset=route.response_model_exclude_unset,
-        response_model_exclude_defaults=route.response_model_exclude_defaults,
-        response_model_exclude_none=route.response_model_exclude_none,
-        dependencies=route.dependencies,
-        include_in_schema=False,
-        name=f"bench_{route.name}",
-    )
-
-
-def _find_route(app: FastAPI, method: str, path: str) -> tuple[int, APIRoute]:
-    """The route and the index of the top-level entry (router) that holds it."""
-    for index, entry in enumerate(app.router.routes):
-        for route in all_routes([entry]):
-            if (
-                isinstance(route, APIRoute)
-                and route.path == path
-                and method in (route.methods or ())
-            ):
-                return index, route
-    raise LookupError(f"{method} {path} is not a route of the gateway")
+    async def authenticate(
+        self, scope: Scope, authorization: list[bytes], app_ids: list[bytes]
+    ) -> VerifiedKey:
+        if (scope["method"], scope["path"]) == UNAUTHENTICATED_ROUTE:
+            return self.key
+        return await super().authenticate(scope, authorization, app_ids)
 
 
 def create_bench_app(settings: Settings, *, app_id: str) -> FastAPI:
-    """(c): the gateway, where ``GET /v1/templates`` answers for ``app_id`` without a key.
-
-    The unauthenticated copy sits just before the router holding the real route,
-    inside a router of its own, so it is found the same way at the same cost; it
-    shadows the real route, so the same URL and headers reach the same handler
-    with the key check replaced by a constant.
-    """
+    """(c): the gateway, where ``GET /v1/templates`` answers for ``app_id`` without a key."""
     app = create_app(settings)
     key = VerifiedKey(
         id="key_bench",
@@ -130,14 +78,7 @@ def create_bench_app(settings: Settings, *, app_id: str) -> FastAPI:
         permissions=frozenset(PERMISSION_NAMES),
         expires_at=None,
     )
-    index, route = _find_route(app, *UNAUTHENTICATED_ROUTE)
-    bench_route = _without_key_check(route, key)
-    if route_permissions(bench_route) is not None:
-        raise RuntimeError("the bench copy of the route still checks a key")
-    router = APIRouter()
-    router.routes.append(bench_route)
-    app.include_router(router)
-    app.router.routes.insert(index, app.router.routes.pop())
+    app.gate_factory = lambda inner, gateway: UncheckedGate(inner, gateway, key)
     return app
 
 

@@ -4,11 +4,10 @@ A data route takes ``key: VerifiedKey = requires("trace.read")``. The same
 declaration feeds the route table (``agentmark-gateway permissions``), the
 OpenAPI ``x-required-permissions`` extension and the test that walks every route.
 
-``KeyGate`` applies the same declarations before routing for data routes whose
-path has no parameters (the SDKs' hot routes): a refused key is answered for
-the cost of the check alone, with no routing, no database session and no
-dependency resolution; an accepted key rides along in the scope and
-``requires()`` only checks its permissions again.
+``KeyGate`` (permissions/gate.py) applies the same declarations in front of
+the framework for data routes whose path has no parameters (``gated_routes``);
+the key it accepts rides along in the scope and ``requires()`` only checks its
+permissions again.
 """
 
 from __future__ import annotations
@@ -18,13 +17,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, VerifiedKey
-from agentmark_gateway.errors import ApiError, BadRequest, Unauthorized, missing_permission
+from agentmark_gateway.errors import BadRequest, Unauthorized, missing_permission
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES, ordered
 
 APP_ID_HEADER = "x-agentmark-app-id"
@@ -80,7 +77,7 @@ async def verify_key(request: Request) -> VerifiedKey:
         # Which one counts would depend on who reads them (a proxy may take the last).
         raise Unauthorized(NOT_AUTHORIZED)
     key: VerifiedKey = await request.app.state.gateway.verify_request(
-        authorization[0] if authorization else None, headers.getlist(APP_ID_HEADER), request
+        authorization[0] if authorization else None, headers.getlist(APP_ID_HEADER), request.scope
     )
     return key
 
@@ -191,38 +188,3 @@ def _plain_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute | None]:
         else:
             yield None
             return
-
-
-class KeyGate:
-    """Checks the API key and permissions of a data request before the router sees it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        # Built on the first request, when every router is included.
-        self._table: dict[tuple[str, str], tuple[str, ...]] | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("root_path"):
-            await self.app(scope, receive, send)
-            return
-        if self._table is None:
-            self._table = gated_routes(scope["app"].router.routes)
-        permissions = self._table.get((scope["method"], scope["path"]))
-        if permissions is None:
-            await self.app(scope, receive, send)
-            return
-        try:
-            key = await verify_key(Request(scope))
-            check_permissions(key, permissions)
-        except ApiError as exc:
-            response = JSONResponse(
-                exc.body(), status_code=exc.status_code, headers=exc.headers or None
-            )
-            await response(scope, receive, send)
-            return
-        except Exception:  # e.g. the database is away on a cache miss
-            # requires() tries again inside the app, whose handlers answer (503).
-            await self.app(scope, receive, send)
-            return
-        scope[VERIFIED_KEY] = key
-        await self.app(scope, receive, send)

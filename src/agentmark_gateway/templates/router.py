@@ -25,6 +25,7 @@ from agentmark_gateway.errors import BadRequest
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.templates import jsonvalues, service
+from agentmark_gateway.templates.cache import Rendered
 from agentmark_gateway.templates.frontmatter import MAX_NAME_LENGTH
 from agentmark_gateway.templates.paths import (
     MAX_PATH_LENGTH,
@@ -91,8 +92,17 @@ async def get_template(
     key: VerifiedKey = requires("template.read"),
 ) -> Response:
     if not is_dataset_path(path):
+        # Read before the database: a change after this point keeps the answer out of the cache.
+        generation = gateway.templates.generation
         template = await service.get_template(db, app_id=key.app_id, path=path)
-        return JSONResponse({"data": template.content})
+        response = JSONResponse({"data": template.content})
+        gateway.templates.put(
+            key.app_id,
+            request.scope["query_string"],
+            Rendered(tuple(response.raw_headers), bytes(response.body)),
+            generation,
+        )
+        return response
     name = dataset_name(path)
     if wants_ndjson(request.headers.get("accept")):
         await datasets.get_dataset(db, app_id=key.app_id, name=name)  # 404 before streaming
@@ -157,6 +167,7 @@ async def put_template(
         template, created = await service.put_template(
             db, app_id=key.app_id, path=path, content=_template_ast(body)
         )
+        gateway.templates.forget_app(key.app_id)
         published = Published(
             path=path,
             kind="template",
@@ -185,6 +196,7 @@ def _template_ast(body: bytes) -> dict[str, Any]:
 )
 async def delete_template(
     db: DbSession,
+    gateway: GatewayDep,
     path: TemplatePath,
     key: VerifiedKey = requires("template.write"),
 ) -> Response:
@@ -192,6 +204,7 @@ async def delete_template(
         await datasets.delete_dataset(db, app_id=key.app_id, name=dataset_name(path))
     else:
         await service.delete_template(db, app_id=key.app_id, path=path)
+        gateway.templates.forget_app(key.app_id)
     return Response(status_code=204)
 
 

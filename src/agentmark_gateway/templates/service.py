@@ -1,7 +1,9 @@
 """Published templates: built ASTs stored per app under their path.
 
 Every query names the caller's app, so another app's template is simply not
-found.
+found. Every change is announced to the other gateway processes (a
+``key_changes`` row of kind "templates", in the same transaction), which drop
+their cached answers for the app (templates/cache.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentmark_gateway.api_keys.models import TEMPLATES_CHANGED, KeyChange
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import NotFound
 from agentmark_gateway.templates.frontmatter import prompt_name
@@ -42,6 +45,7 @@ async def put_template(
     if template is None:
         template = Template(app_id=app_id, path=path, content=content, prompt_name=name)
         session.add(template)
+        _announce(session, app_id)
         try:
             await session.commit()
             return template, True
@@ -52,6 +56,7 @@ async def put_template(
     template.content = content
     template.prompt_name = name
     template.updated_at = utcnow()
+    _announce(session, app_id)
     await session.commit()
     return template, False
 
@@ -65,7 +70,12 @@ async def delete_template(session: AsyncSession, *, app_id: str, path: str) -> N
     if result.first() is None:
         await session.rollback()
         raise _not_found(path)
+    _announce(session, app_id)
     await session.commit()
+
+
+def _announce(session: AsyncSession, app_id: str) -> None:
+    session.add(KeyChange(app_id=app_id, kind=TEMPLATES_CHANGED))
 
 
 async def list_prompt_paths(

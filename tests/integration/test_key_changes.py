@@ -1,0 +1,55 @@
+"""The change feed every process polls: what each kind of row makes a process
+forget, and old rows pruned."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from agentmark_gateway.api_keys.models import TEMPLATES_CHANGED, KeyChange
+from agentmark_gateway.api_keys.verify import CHANGE_RETENTION
+from agentmark_gateway.db.base import utcnow
+from agentmark_gateway.templates.cache import Rendered
+
+
+def _fill(gateway, *apps: str) -> None:
+    for app_id in apps:
+        gateway.templates.put(app_id, b"q", Rendered((), b"{}"), gateway.templates.generation)
+
+
+def test_each_kind_of_change_forgets_what_it_names(client):
+    gateway = client.app.state.gateway
+    verifier = gateway.verifier
+    _fill(gateway, "app_a", "app_b")
+    verifier.apply_change("keys", key_id="key_x", app_id=None)  # a key edit: templates stay
+    assert len(gateway.templates) == 2
+    verifier.apply_change(TEMPLATES_CHANGED, key_id=None, app_id="app_a")
+    assert gateway.templates.get("app_a", b"q") is None
+    assert gateway.templates.get("app_b", b"q") is not None
+    verifier.apply_change("keys", key_id=None, app_id="app_b")  # the app was deleted
+    assert len(gateway.templates) == 0
+    _fill(gateway, "app_c")
+    verifier.apply_change("something-newer", key_id=None, app_id=None)
+    assert len(gateway.templates) == 0
+
+
+def test_rows_older_than_the_retention_are_pruned(client):
+    gateway = client.app.state.gateway
+
+    async def scenario() -> tuple[int, int]:
+        async with gateway.sessionmaker() as session:
+            old = utcnow() - CHANGE_RETENTION - timedelta(minutes=1)
+            session.add_all(
+                [KeyChange(key_id="key_old", created_at=old), KeyChange(key_id="key_new")]
+            )
+            await session.commit()
+        pruned = await gateway.verifier.prune_changes()
+        async with gateway.sessionmaker() as session:
+            left = await session.scalar(
+                select(func.count()).select_from(KeyChange).where(KeyChange.key_id == "key_old")
+            )
+        return pruned, int(left or 0)
+
+    pruned, left = client.portal.call(scenario)
+    assert pruned >= 1 and left == 0

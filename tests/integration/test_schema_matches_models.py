@@ -1,0 +1,40 @@
+"""The migrations build exactly the schema the models declare, on both databases."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from agentmark_gateway.db import models  # noqa: F401 (registers every table)
+from agentmark_gateway.db.base import Base
+
+
+def _sync_url(url: str) -> str:
+    return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+
+
+def test_migrated_database_has_no_difference_from_the_models(database_url):
+    url = database_url
+    if url.startswith("postgresql"):
+        # compare_metadata needs a synchronous connection; asyncpg offers none.
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        import asyncio
+
+        async def diff() -> list:
+            engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+            async with engine.connect() as connection:
+                found = await connection.run_sync(
+                    lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                )
+            await engine.dispose()
+            return found
+
+        differences = asyncio.run(diff())
+    else:
+        engine = create_engine(url.replace("sqlite+aiosqlite://", "sqlite://", 1))
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        engine.dispose()
+    assert differences == []
