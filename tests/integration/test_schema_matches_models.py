@@ -18,9 +18,9 @@ def test_migrated_database_has_no_difference_from_the_models(database_url):
     url = database_url
     if url.startswith("postgresql"):
         # compare_metadata needs a synchronous connection; asyncpg offers none.
-        from sqlalchemy.ext.asyncio import create_async_engine
-
         import asyncio
+
+        from sqlalchemy.ext.asyncio import create_async_engine
 
         async def diff() -> list:
             engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))

@@ -10,6 +10,6 @@ app = typer.Typer(help="The database.", no_args_is_help=True)
 
 @app.command("upgrade")
 def upgrade() -> None:
-    """Apply all migrations."""
+    """Apply all migrations (safe beside a starting server or another upgrade)."""
     migrate.upgrade(settings().resolved_database_url)
     typer.echo("database is up to date")

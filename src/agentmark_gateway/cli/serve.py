@@ -6,16 +6,13 @@ from typing import Annotated
 import typer
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from agentmark_gateway.app import create_app
 from agentmark_gateway.db import migrate
-from agentmark_gateway.db.engine import is_sqlite, make_engine, make_sessionmaker
+from agentmark_gateway.db.engine import make_engine, make_sessionmaker
 from agentmark_gateway.settings import Settings
 from agentmark_gateway.users import service as users
 
-# PostgreSQL advisory lock taken around migrations ("agmigrat" as a number).
-MIGRATION_LOCK_ID = 0x61676D6967726174
 # After SIGTERM, how long requests in flight may take before they are cut off
 # (a supervisor's stop timeout should be longer: deploy/systemd/ uses 30 s).
 GRACEFUL_SHUTDOWN_SECONDS = 20
@@ -42,37 +39,6 @@ async def _first_run_link(settings: Settings) -> str | None:
         await engine.dispose()
 
 
-async def _migrate_under_lock(url: str) -> None:
-    """Migrations while holding a PostgreSQL advisory lock.
-
-    Processes of one deployment often start together; without the lock each
-    would run the same CREATE TABLEs at once and all but one would crash. The
-    first migrates, the others wait for it and then find nothing to do.
-    """
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as lock:
-            await lock.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-            try:
-                # Alembic runs its own event loop, so it gets a thread of its own.
-                await asyncio.to_thread(migrate.upgrade, url)
-            finally:
-                await lock.execute(
-                    text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
-                )
-    finally:
-        await engine.dispose()
-
-
-def migrate_once(url: str) -> None:
-    """Bring the database to the newest schema, safely from several processes at once."""
-    if is_sqlite(url):
-        # One SQLite file has one serve command (its --workers start after this).
-        migrate.upgrade(url)
-    else:
-        asyncio.run(_migrate_under_lock(url))
-
-
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
@@ -81,7 +47,7 @@ def serve(
     """Migrate the database, then serve the API and the dashboard."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    migrate_once(settings.resolved_database_url)
+    migrate.upgrade(settings.resolved_database_url)  # safe while other processes start too
     settings.pepper_bytes()  # make the pepper once, before workers race for it
     link = asyncio.run(_first_run_link(settings))
     typer.echo(f"AgentMark Gateway on {settings.base_url}  (API docs: {settings.base_url}/docs)")

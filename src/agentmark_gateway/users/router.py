@@ -7,11 +7,10 @@ from fastapi import APIRouter, Request, Response
 from agentmark_gateway.audit.service import record
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
-from agentmark_gateway.errors import Forbidden
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.users import service
 from agentmark_gateway.users.models import User
-from agentmark_gateway.users.roles import Action, OrgRole
+from agentmark_gateway.users.roles import Action
 from agentmark_gateway.users.schemas import MemberInvite, MemberInvited, MemberPublic, MemberUpdate
 
 router = APIRouter(prefix="/v1/members", tags=["Members"])
@@ -56,23 +55,7 @@ async def invite_member(
     db: DbSession,
     user: SignedIn = allowed(Action.MEMBERS_MANAGE),
 ) -> dict[str, MemberInvited]:
-    service.check_role(body.role)
-    if body.role == OrgRole.OWNER and user.user.role != OrgRole.OWNER:
-        raise Forbidden("Only the owner can invite another owner")
-    invited = await service.create_user(db, email=body.email, role=body.role, password=None)
-    token = await service.issue_link(
-        db, purpose="invite", user_id=invited.id, ttl=service.INVITE_TTL
-    )
-    record(
-        db,
-        actor=user.actor,
-        action="member.invite",
-        target_type="user",
-        target_id=invited.id,
-        app_id=None,
-        details={"email": invited.email, "role": invited.role},
-    )
-    await db.commit()
+    invited, token = await service.invite(db, actor=user.actor, email=body.email, role=body.role)
     base = request.app.state.gateway.settings.base_url
     response.headers["Cache-Control"] = "no-store"
     return {

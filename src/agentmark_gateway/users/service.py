@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentmark_gateway.audit.service import Actor, record
 from agentmark_gateway.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from agentmark_gateway.auth.tokens import new_link_token, token_digest
 from agentmark_gateway.db.base import utcnow
@@ -63,6 +64,30 @@ async def create_user(
         await session.rollback()
         raise Conflict(f"A user with email {email} exists", code="duplicate_user") from None
     return user
+
+
+async def invite(session: AsyncSession, *, actor: Actor, email: str, role: str) -> tuple[User, str]:
+    """Create a pending member and a one-time link that sets their password.
+
+    Returns the member and the raw link token; the caller builds the URL, since
+    the API and the dashboard each know their own base address.
+    """
+    check_role(role)
+    if role == OrgRole.OWNER and actor.role != OrgRole.OWNER:
+        raise Forbidden("Only the owner can invite another owner")
+    invited = await create_user(session, email=email, role=role, password=None)
+    token = await issue_link(session, purpose="invite", user_id=invited.id, ttl=INVITE_TTL)
+    record(
+        session,
+        actor=actor,
+        action="member.invite",
+        target_type="user",
+        target_id=invited.id,
+        app_id=None,
+        details={"email": invited.email, "role": invited.role},
+    )
+    await session.commit()
+    return invited, token
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Path, Request, Response
 
 from agentmark_gateway.audit.service import record
 from agentmark_gateway.deps import DbSession
-from agentmark_gateway.errors import ApiError, Forbidden
+from agentmark_gateway.errors import ApiError
 from agentmark_gateway.users import service as users
 from agentmark_gateway.users.roles import Action, OrgRole
 from agentmark_gateway.web.context import AppRef, CurrentApp, page_context
@@ -100,10 +100,7 @@ async def invite(
     viewer: Viewer = allowed(Action.MEMBERS_MANAGE),
 ) -> Response:
     try:
-        users.check_role(role)
-        if role == OrgRole.OWNER and viewer.role != OrgRole.OWNER:
-            raise Forbidden("Only the owner can invite another owner")
-        invited = await users.create_user(db, email=email, role=role, password=None)
+        invited, token = await users.invite(db, actor=viewer.actor, email=email, role=role)
     except ApiError as error:
         field = "role" if error.code in ("invalid_role", "forbidden") else "email"
         return await _invite_form(
@@ -116,17 +113,6 @@ async def invite(
             errors={field: error.message},
             status_code=error.status_code,
         )
-    token = await users.issue_link(db, purpose="invite", user_id=invited.id, ttl=users.INVITE_TTL)
-    record(
-        db,
-        actor=viewer.actor,
-        action="member.invite",
-        target_type="user",
-        target_id=invited.id,
-        app_id=None,
-        details={"email": invited.email, "role": invited.role},
-    )
-    await db.commit()
     base = request.app.state.gateway.settings.public_url or str(request.base_url)
     context = await page_context(request, db, viewer, app, "members")
     context.update(invited=invited, invite_url=f"{base.rstrip('/')}/invite/{token}")

@@ -1,0 +1,72 @@
+"""`agentmark-gateway db upgrade` beside another upgrade (or a starting server) on PostgreSQL.
+
+A deploy script upgrading while an operator does, or while `serve` migrates on
+start, must not crash on the other's CREATE TABLEs: both wait for one lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic.script import ScriptDirectory
+
+from agentmark_gateway.db import migrate
+from tests.conftest import PG_URL, _pg_execute, _pg_url
+
+
+@pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """A database with no tables at all, as before a deployment's first upgrade."""
+    name = f"agw_upgrade_{uuid.uuid4().hex[:16]}"
+    try:
+        _pg_execute(f'CREATE DATABASE "{name}"')
+    except OSError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL at {PG_URL} does not answer ({exc}); this test needs it")
+    yield _pg_url(name)
+    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start_upgrade(database_url: str, data_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agentmark_gateway", "db", "upgrade"],
+        env={
+            **os.environ,
+            "AGENTMARK_DATABASE_URL": database_url,
+            "AGENTMARK_DATA_DIR": str(data_dir),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def alembic_versions(database_url: str) -> list[str]:
+    async def read() -> list[str]:
+        conn = await asyncpg.connect(database_url.replace("postgresql://", "postgres://", 1))
+        try:
+            return [r[0] for r in await conn.fetch("SELECT version_num FROM alembic_version")]
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def test_two_upgrades_at_once_on_a_fresh_database_both_succeed(empty_pg_url, tmp_path):
+    runs = [start_upgrade(empty_pg_url, tmp_path / f"op{i}") for i in range(2)]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+        assert "database is up to date" in output, output
+    head = ScriptDirectory.from_config(migrate.alembic_config(empty_pg_url)).get_current_head()
+    assert alembic_versions(empty_pg_url) == [head]
