@@ -99,7 +99,8 @@ class KeyVerifier:
         self._last_used = last_used
         self._found: TTLCache[VerifiedKey] = TTLCache(cache_size, cache_ttl)
         self._unknown: TTLCache[bool] = TTLCache(negative_cache_size, negative_cache_ttl)
-        self._cache_secret = secrets.token_bytes(32)
+        # Keyed once; each lookup copies the keyed state (cheaper than keying anew).
+        self._cache_hasher = hashlib.blake2b(key=secrets.token_bytes(32), digest_size=16)
         # Bumped by every invalidation; a lookup that raced one is not cached.
         self._generation = 0
         self._last_change_id = 0
@@ -180,7 +181,9 @@ class KeyVerifier:
         a value is cached only after passing both (or failing the lookup), and
         128-bit ids of different values do not collide.
         """
-        return hashlib.blake2b(raw.encode(), key=self._cache_secret, digest_size=16).hexdigest()
+        hasher = self._cache_hasher.copy()
+        hasher.update(raw.encode())
+        return hasher.hexdigest()
 
     async def _load(self, cached_as: str, digest: str) -> VerifiedKey | None:
         generation = self._generation

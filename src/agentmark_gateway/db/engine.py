@@ -62,6 +62,10 @@ def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
         # WAL lets readers run beside the one writer; busy_timeout makes writers
         # wait for each other (retrying) instead of failing at once.
         cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit is in
+        # the WAL file before it returns, so it survives the process crashing; only an
+        # OS crash or power loss can take the last commits back. FULL would fsync each
+        # commit (each trace ingest) for that, and cost an fsync per request.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")

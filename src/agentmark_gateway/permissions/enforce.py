@@ -43,11 +43,19 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-def check_permissions(key: VerifiedKey, required: tuple[str, ...]) -> None:
-    """Allowed when the key holds every permission the route declares."""
+def first_missing(key: VerifiedKey, required: tuple[str, ...]) -> str | None:
+    """The first permission the route declares that the key lacks; None when allowed."""
     for permission in required:
         if permission not in key.permissions:
-            raise missing_permission(permission)
+            return permission
+    return None
+
+
+def check_permissions(key: VerifiedKey, required: tuple[str, ...]) -> None:
+    """Allowed when the key holds every permission the route declares (else 403)."""
+    missing = first_missing(key, required)
+    if missing is not None:
+        raise missing_permission(missing)
 
 
 class Requires:

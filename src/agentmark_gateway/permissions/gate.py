@@ -27,8 +27,8 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, VerifiedKey
-from agentmark_gateway.errors import ApiError, Unauthorized
-from agentmark_gateway.permissions.enforce import VERIFIED_KEY, check_permissions, gated_routes
+from agentmark_gateway.errors import ApiError, Unauthorized, missing_permission
+from agentmark_gateway.permissions.enforce import VERIFIED_KEY, first_missing, gated_routes
 from agentmark_gateway.ratelimit import SCOPE_KEY, Decision
 from agentmark_gateway.templates.cache import Rendered, TemplateCache
 
@@ -73,13 +73,16 @@ class KeyGate:
                 return
         try:
             key = await self.authenticate(scope, authorization, app_ids)
-            check_permissions(key, permissions)
         except ApiError as exc:
             await _send(send, scope, _error(exc))
             return
         except Exception:  # e.g. the database is away on a cache miss
             # requires() tries again inside the framework, whose handlers answer (503).
             await self.app(scope, receive, send)
+            return
+        missing = first_missing(key, permissions)
+        if missing is not None:
+            await _send(send, scope, _forbidden(missing))
             return
         scope[VERIFIED_KEY] = key
         cache = self.caches.get(route)
@@ -117,6 +120,12 @@ def _error(exc: ApiError) -> tuple[int, Rendered]:
     except TypeError:  # an unhashable detail: render this one afresh
         rendered = _render(exc.body(), exc.status_code, None)
     return exc.status_code, rendered
+
+
+@lru_cache(maxsize=64)
+def _forbidden(permission: str) -> tuple[int, Rendered]:
+    """The 403 naming ``permission`` (one of the catalog's few), rendered once."""
+    return _error(missing_permission(permission))
 
 
 @lru_cache(maxsize=128)

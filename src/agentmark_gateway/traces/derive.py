@@ -99,6 +99,8 @@ def text_of(value: Any) -> str | None:
 
 def _label(value: Any, width: int | None = None) -> str | None:
     """A short identifier (session, user, model...): scalars only, cut to the column."""
+    if value is None:  # the usual case, answered before the type checks
+        return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
     label = str(value).strip()
@@ -108,7 +110,7 @@ def _label(value: Any, width: int | None = None) -> str | None:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return 0
     if isinstance(value, str):
         try:
@@ -121,7 +123,7 @@ def _count(value: Any) -> int:
 
 
 def _money(value: Any) -> float | None:
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
         try:
@@ -177,17 +179,87 @@ def metadata_of(attributes: dict[str, Any]) -> dict[str, str]:
     }
 
 
+# The attribute keys behind each derived column, best first. Fields read from the
+# span's own attributes only, and those a resource may set (identity, tags).
+_SPAN_FIELDS = {
+    "model": MODEL_KEYS,
+    "input_tokens": INPUT_TOKEN_KEYS,
+    "output_tokens": OUTPUT_TOKEN_KEYS,
+    "cost": COST_KEYS,
+    "prompt_name": PROMPT_NAME_KEYS,
+    "input": INPUT_KEYS,
+    "output": OUTPUT_KEYS,
+}
+_MERGED_FIELDS = {
+    "trace_name": TRACE_NAME_KEYS,
+    "session_id": SESSION_ID_KEYS,
+    "session_name": SESSION_NAME_KEYS,
+    "user_id": USER_ID_KEYS,
+    "dataset_run_id": DATASET_RUN_KEYS,
+    "tags": ("agentmark.tags",),
+}
+
+
+def _ranks(*groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, int]]:
+    """key -> (field, rank): one look-up per attribute a span has, instead of one per
+    key a field could come from (a span carries a few of the ~40 keys)."""
+    ranks = {
+        key: (field, rank)
+        for fields in groups
+        for field, keys in fields.items()
+        for rank, key in enumerate(keys)
+    }
+    if len(ranks) != sum(len(keys) for fields in groups for keys in fields.values()):
+        raise ValueError("an attribute key feeds two derived fields")
+    return ranks
+
+
+_SPAN_RANKS = _ranks(_SPAN_FIELDS, _MERGED_FIELDS)
+_RESOURCE_RANKS = _ranks(_MERGED_FIELDS)
+
+
+def _best(
+    attributes: dict[str, Any],
+    ranks: dict[str, tuple[str, int]],
+    found: dict[str, tuple[int, Any]],
+    hidden: dict[str, Any],
+) -> None:
+    """Adds to ``found`` each field's best-ranked non-empty value in ``attributes``.
+
+    Keys in ``hidden`` are skipped: a span's own attribute, even an empty one,
+    hides its resource's value for the same key (as ``{**resource, **span}`` would).
+    """
+    for key, value in attributes.items():
+        hit = ranks.get(key)
+        if hit is None or value is None or value == "" or key in hidden:
+            continue
+        field, rank = hit
+        best = found.get(field)
+        if best is None or rank < best[0]:
+            found[field] = (rank, value)
+
+
+def _values(span: OtlpSpan) -> dict[str, Any]:
+    """Each derived field's winning attribute value: what ``first`` would pick."""
+    found: dict[str, tuple[int, Any]] = {}
+    _best(span.attributes, _SPAN_RANKS, found, {})
+    if span.resource_attributes:
+        # Identity may ride on the resource (one process, one user or session).
+        _best(span.resource_attributes, _RESOURCE_RANKS, found, span.attributes)
+    return {field: value for field, (_, value) in found.items()}
+
+
 def row_of(span: OtlpSpan, *, app_id: str, prices: PriceTable) -> dict[str, Any]:
     """The ``spans`` row for one decoded span."""
     attributes = span.attributes
-    # Identity attributes may ride on the resource (one process, one user or session).
-    merged = {**span.resource_attributes, **attributes} if span.resource_attributes else attributes
-    model = _label(first(attributes, MODEL_KEYS), _WIDTHS["model"])
-    input_tokens = _count(first(attributes, INPUT_TOKEN_KEYS))
-    output_tokens = _count(first(attributes, OUTPUT_TOKEN_KEYS))
-    cost = _money(first(attributes, COST_KEYS))
+    get = _values(span).get
+    model = _label(get("model"), _WIDTHS["model"])
+    input_tokens = _count(get("input_tokens"))
+    output_tokens = _count(get("output_tokens"))
+    cost = _money(get("cost"))
     if cost is None:
         cost = prices.cost(model, input_tokens, output_tokens)
+    tags = get("tags")
     return {
         "app_id": app_id,
         "trace_id": span.trace_id,
@@ -205,18 +277,18 @@ def row_of(span: OtlpSpan, *, app_id: str, prices: PriceTable) -> dict[str, Any]
         "events": span.events,
         "links": span.links,
         "scope_name": span.scope_name[:255] if span.scope_name else None,
-        "trace_name": _label(first(merged, TRACE_NAME_KEYS)),
-        "session_id": _label(first(merged, SESSION_ID_KEYS), _WIDTHS["session_id"]),
-        "session_name": _label(first(merged, SESSION_NAME_KEYS)),
-        "user_id": _label(first(merged, USER_ID_KEYS), _WIDTHS["user_id"]),
-        "tags": tags_of(merged.get("agentmark.tags")),
+        "trace_name": _label(get("trace_name")),
+        "session_id": _label(get("session_id"), _WIDTHS["session_id"]),
+        "session_name": _label(get("session_name")),
+        "user_id": _label(get("user_id"), _WIDTHS["user_id"]),
+        "tags": tags_of(tags) if tags is not None else [],
         "span_type": span_type(attributes),
         "model": model,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "cost": cost,
-        "dataset_run_id": _label(first(merged, DATASET_RUN_KEYS), _WIDTHS["dataset_run_id"]),
-        "prompt_name": _label(first(attributes, PROMPT_NAME_KEYS)),
-        "input": text_of(first(attributes, INPUT_KEYS)),
-        "output": text_of(first(attributes, OUTPUT_KEYS)),
+        "dataset_run_id": _label(get("dataset_run_id"), _WIDTHS["dataset_run_id"]),
+        "prompt_name": _label(get("prompt_name")),
+        "input": text_of(get("input")),
+        "output": text_of(get("output")),
     }

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import orjson
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -128,26 +129,49 @@ def _reject_constant(name: str) -> Any:
 
 
 def decode_json(body: bytes) -> list[OtlpSpan]:
+    document = _parse_json(body)
+    if not isinstance(document, dict):
+        raise BadRequest("Invalid OTLP request: body must be a JSON object with resourceSpans")
+    # JSON strings carry NUL or a lone surrogate only as a \u escape, so a body
+    # without one needs no per-string cleaning (the byte search is far cheaper than
+    # the regular expression, which runs only when some \u escape is there).
+    unstorable = b"\\u" in body and _UNSTORABLE_ESCAPE.search(body) is not None
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
+        return _JsonDecoder(_clean_all if unstorable else None).request(document)
+    except _Invalid as invalid:
+        raise _refused(invalid) from None
+
+
+def _parse_json(body: bytes) -> Any:
+    """orjson for speed; the stdlib parser for what orjson refuses, and for its messages.
+
+    The stdlib parser accepts lone surrogate escapes (cleaned later) and a UTF-8
+    byte order mark, which orjson refuses; for a body neither takes, its error
+    message is the one clients have always seen.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
     except RecursionError as exc:
         raise BadRequest("Invalid OTLP request: JSON nested too deeply") from exc
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
         raise BadRequest(f"Invalid OTLP request: body is not valid JSON ({exc})") from exc
-    if not isinstance(document, dict):
-        raise BadRequest("Invalid OTLP request: body must be a JSON object with resourceSpans")
-    text = _clean_all if _UNSTORABLE_ESCAPE.search(body) else _clean_nul
-    try:
-        return _JsonDecoder(text).request(document)
-    except _Invalid as invalid:
-        raise _refused(invalid) from None
 
 
 class _JsonDecoder:
     """OTLP's JSON mapping: hex ids, int64 as strings or numbers, camelCase names."""
 
-    def __init__(self, text: Callable[[str], str]) -> None:
-        self.text = text
+    def __init__(self, clean: Callable[[str], str] | None) -> None:
+        # None when the body cannot hold an unstorable character (see decode_json).
+        self.clean = clean
+        # The last trace id seen, as sent and as checked (nothing sent equals the start).
+        self._trace_id: tuple[Any, str] = (object(), "")
+
+    def text(self, value: str) -> str:
+        return value if self.clean is None else self.clean(value)
 
     def request(self, document: dict[str, Any]) -> list[OtlpSpan]:
         spans: list[OtlpSpan] = []
@@ -199,7 +223,7 @@ class _JsonDecoder:
         _object(status, "status")
         parent = raw.get("parentSpanId")
         return OtlpSpan(
-            trace_id=_hex_id(raw.get("traceId"), 32, "traceId"),
+            trace_id=self.trace_id(raw.get("traceId")),
             span_id=_hex_id(raw.get("spanId"), 16, "spanId"),
             parent_span_id=_hex_id(parent, 16, "parentSpanId") if parent else None,
             name=self.optional_str(raw.get("name"), "name") or "",
@@ -211,9 +235,16 @@ class _JsonDecoder:
             attributes=self.attributes(raw.get("attributes")),
             resource_attributes=resource_attributes,
             scope_name=scope_name,
-            events=self.each(raw, "events", self.event),
-            links=self.each(raw, "links", self.link),
+            # Most spans have neither: skip the calls (a present non-list is still refused).
+            events=self.each(raw, "events", self.event) if "events" in raw else [],
+            links=self.each(raw, "links", self.link) if "links" in raw else [],
         )
+
+    def trace_id(self, value: Any) -> str:
+        """A span's trace id; the spans of a batch mostly share one, checked once."""
+        if value != self._trace_id[0]:
+            self._trace_id = (value, _hex_id(value, 32, "traceId"))
+        return self._trace_id[1]
 
     def each(
         self, raw: dict[str, Any], key: str, read: Callable[[Any], dict[str, Any]]
@@ -257,12 +288,19 @@ class _JsonDecoder:
     def pairs(self, raw: list[Any], path: str, depth: int) -> dict[str, Any]:
         """OTLP KeyValue lists (attributes, kvlistValue) as a dict; the last of a key wins."""
         out: dict[str, Any] = {}
+        clean = self.clean
         for n, item in enumerate(raw):
-            if type(item) is not dict or type(item.get("key")) is not str:
+            if type(item) is not dict or type(key := item.get("key")) is not str:
                 raise _Invalid(f"{path}[{n}]", "must be an object with a string key")
-            key = self.text(item["key"])
+            if clean is not None:
+                key = clean(key)
+            value = item.get("value")
+            # Most attributes are strings: take them here, without the general walk.
+            if type(value) is dict and type(text := value.get("stringValue")) is str:
+                out[key] = text if clean is None else clean(text)
+                continue
             try:
-                out[key] = self.value(item.get("value"), depth)
+                out[key] = self.value(value, depth)
             except _Invalid as invalid:
                 invalid.under(f"{path}[{key!r}]")
                 raise
