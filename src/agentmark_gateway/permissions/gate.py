@@ -72,7 +72,9 @@ class KeyGate:
                 await self.app(scope, receive, send)
                 return
         try:
-            key = await self.authenticate(scope, authorization, app_ids)
+            key = self.known_key(scope, authorization, app_ids)
+            if key is None:
+                key = await self.authenticate(scope, authorization, app_ids)
         except ApiError as exc:
             await _send(send, scope, _error(exc))
             return
@@ -93,21 +95,30 @@ class KeyGate:
                 return
         await self.app(scope, receive, send)
 
+    def known_key(
+        self, scope: Scope, authorization: list[bytes], app_ids: list[bytes]
+    ) -> VerifiedKey | None:
+        """The request's key when this process knows it (401 and 429 raised), or
+        None when the database must be asked (``authenticate``)."""
+        return self.gateway.verify_known_request(*_credentials(authorization, app_ids), scope)
+
     async def authenticate(
         self, scope: Scope, authorization: list[bytes], app_ids: list[bytes]
     ) -> VerifiedKey:
-        """The request's key (401) after the rate limiter counted it (429)."""
-        if len(authorization) > 1:
-            # Which one counts would depend on who reads them (a proxy may take the last).
-            raise Unauthorized(NOT_AUTHORIZED)
-        return await self.gateway.verify_request(
-            authorization[0].decode("latin-1") if authorization else None,
-            [value.decode("latin-1") for value in app_ids],
-            scope,
-        )
+        """The request's key (401), counted by the rate limiter (429)."""
+        return await self.gateway.verify_request(*_credentials(authorization, app_ids), scope)
 
     def _body_allowed(self, declared: bytes) -> bool:
         return declared.isdigit() and int(declared) <= self.body_limit
+
+
+def _credentials(authorization: list[bytes], app_ids: list[bytes]) -> tuple[str | None, list[str]]:
+    """The header values as the verifier takes them."""
+    if len(authorization) > 1:
+        # Which one counts would depend on who reads them (a proxy may take the last).
+        raise Unauthorized(NOT_AUTHORIZED)
+    header = authorization[0].decode("latin-1") if authorization else None
+    return header, [value.decode("latin-1") for value in app_ids]
 
 
 def _error(exc: ApiError) -> tuple[int, Rendered]:

@@ -19,8 +19,6 @@ class Span(Base):
     __table_args__ = (
         UniqueConstraint("app_id", "trace_id", "span_id"),
         Index("ix_spans_app_id_start_time_ns", "app_id", "start_time_ns"),
-        Index("ix_spans_app_id_session_id", "app_id", "session_id"),
-        Index("ix_spans_app_id_user_id", "app_id", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
