@@ -99,6 +99,8 @@ class KeyVerifier:
         self._last_used = last_used
         self._found: TTLCache[VerifiedKey] = TTLCache(cache_size, cache_ttl)
         self._unknown: TTLCache[bool] = TTLCache(negative_cache_size, negative_cache_ttl)
+        # Lookups in flight by cache id: requests with the same value share one.
+        self._loading: dict[str, asyncio.Future[VerifiedKey | None]] = {}
         # Keyed once; each lookup copies the keyed state (cheaper than keying anew).
         self._cache_hasher = hashlib.blake2b(key=secrets.token_bytes(32), digest_size=16)
         # Bumped by every invalidation; a lookup that raced one is not cached.
@@ -125,7 +127,7 @@ class KeyVerifier:
         # Only the database can tell. verify_known has vetted the value, so
         # parsing it again cannot fail (and a miss is rare enough to pay twice).
         raw = parse_authorization(authorization)
-        key = await self._load(self._cache_id(raw), keygen.digest(raw, self._pepper))
+        key = await self._load_once(self._cache_id(raw), raw)
         if key is None:
             raise Unauthorized(NOT_AUTHORIZED)
         return self._accept(key, app_id, client_address)
@@ -184,6 +186,22 @@ class KeyVerifier:
         hasher = self._cache_hasher.copy()
         hasher.update(raw.encode())
         return hasher.hexdigest()
+
+    async def _load_once(self, cached_as: str, raw: str) -> VerifiedKey | None:
+        """One database lookup per value at a time, however many requests carry it.
+
+        When a cache entry ends, every request in flight with that value (a busy
+        SDK, or a flood of one made-up key) would otherwise look it up at once.
+        """
+        pending = self._loading.get(cached_as)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(cached_as, keygen.digest(raw, self._pepper)))
+            # Read the outcome even if every waiter was cancelled (no "never retrieved").
+            pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._loading[cached_as] = pending
+            pending.add_done_callback(lambda done: self._loading.pop(cached_as, None))
+        # Shielded: one waiter's disconnect must not cancel the others' lookup.
+        return await asyncio.shield(pending)
 
     async def _load(self, cached_as: str, digest: str) -> VerifiedKey | None:
         generation = self._generation

@@ -1,0 +1,45 @@
+"""Requests carrying the same key value while no cache knows it share one lookup."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agentmark_gateway.api_keys import keygen
+from agentmark_gateway.errors import Unauthorized
+
+
+def _count_sessions(verifier) -> list[int]:
+    opened: list[int] = []
+    real = verifier._sessionmaker
+    verifier._sessionmaker = lambda: opened.append(1) or real()
+    return opened
+
+
+def test_a_flood_of_one_made_up_key_costs_one_lookup(client):
+    verifier = client.app.state.gateway.verifier
+    opened = _count_sessions(verifier)
+    raw = keygen.generate()
+
+    async def flood() -> list[object]:
+        calls = (verifier.verify(raw, "app_anything") for _ in range(20))
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    answers = client.portal.call(flood)
+    assert all(isinstance(answer, Unauthorized) for answer in answers)
+    assert opened == [1]
+
+
+def test_concurrent_first_uses_of_a_key_share_one_lookup(admin, client):
+    app_id = admin.create_app()
+    key = admin.create_key(app_id, role="sdk")
+    verifier = client.app.state.gateway.verifier
+    verifier.invalidate()
+    opened = _count_sessions(verifier)
+
+    async def together() -> list[object]:
+        calls = (verifier.verify(key["plaintext_key"], app_id) for _ in range(20))
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    answers = client.portal.call(together)
+    assert {getattr(answer, "id", answer) for answer in answers} == {key["id"]}
+    assert opened == [1]
