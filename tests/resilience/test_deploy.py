@@ -25,13 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from agentmark_gateway.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
 from tests.conftest import PEPPER
-from tests.resilience.databases import fresh_pg_database
+from tests.resilience.databases import alembic_versions, fresh_pg_database
 from tests.resilience.gateways import Admin, GatewayProcess, add_owner, key_headers
 from tests.resilience.probes import PROBE_PARAMS, PROBE_PATH
 from tests.resilience.traffic import (
@@ -106,17 +105,6 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None
             pass
         time.sleep(0.1)
     raise RuntimeError(f"not healthy in time:\n{log.read_text()}")
-
-
-def alembic_versions(database_url: str) -> list[str]:
-    async def read() -> list[str]:
-        conn = await asyncpg.connect(database_url.replace("postgresql://", "postgres://", 1))
-        try:
-            return [r[0] for r in await conn.fetch("SELECT version_num FROM alembic_version")]
-        finally:
-            await conn.close()
-
-    return asyncio.run(read())
 
 
 def probe(base: str, key: dict[str, str]) -> httpx.Response:

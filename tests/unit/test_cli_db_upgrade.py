@@ -6,7 +6,6 @@ start, must not crash on the other's CREATE TABLEs: both wait for one lock.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -14,12 +13,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 
 from agentmark_gateway.db import migrate
 from tests.conftest import PG_URL, _pg_execute, _pg_url
+from tests.resilience.databases import alembic_versions
 
 
 @pytest.fixture
@@ -48,17 +47,6 @@ def start_upgrade(database_url: str, data_dir: Path) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def alembic_versions(database_url: str) -> list[str]:
-    async def read() -> list[str]:
-        conn = await asyncpg.connect(database_url.replace("postgresql://", "postgres://", 1))
-        try:
-            return [r[0] for r in await conn.fetch("SELECT version_num FROM alembic_version")]
-        finally:
-            await conn.close()
-
-    return asyncio.run(read())
 
 
 def test_two_upgrades_at_once_on_a_fresh_database_both_succeed(empty_pg_url, tmp_path):
