@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.errors import Unauthorized
+from agentmark_gateway.settings import Settings
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # The change-feed poller opens sessions through the same verifier: keep it asleep.
+    return settings.model_copy(update={"invalidation_poll_seconds": 3600.0})
 
 
 def _count_sessions(verifier) -> list[int]:

@@ -18,6 +18,14 @@ AST = {"type": "root", "children": [{"type": "text", "value": "Hello"}]}
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # No background polling of the change feed: it would re-apply this process's own
+    # publish at a moment of its choosing and empty the cache under the test. The test
+    # that needs the feed polls it itself.
+    return settings.model_copy(update={"invalidation_poll_seconds": 3600.0})
+
+
+@pytest.fixture
 def reader(admin, client, key_headers) -> dict[str, Any]:
     app_id = admin.create_app()
     writer = key_headers(admin.create_key(app_id, role="full-access"))
