@@ -44,3 +44,13 @@ def test_non_ascii_text_sent_raw_or_escaped_reads_the_same():
 def test_bodies_orjson_refuses_get_the_stdlib_messages(body):
     with pytest.raises(BadRequest, match="not valid JSON"):
         decode_json(body)
+
+
+@pytest.mark.parametrize("number", ["9223372036854775808", "18446744073709551616", "1" + "0" * 30])
+def test_an_integer_past_64_bits_is_named_as_such(number):
+    body = json.dumps(_body("s", "v")).replace(
+        '"startTimeUnixNano": "1"', f'"startTimeUnixNano": {number}'
+    )
+    with pytest.raises(BadRequest) as refused:
+        decode_json(body.encode())
+    assert "outside the 64-bit range" in refused.value.message

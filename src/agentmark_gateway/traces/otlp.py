@@ -395,6 +395,9 @@ def _int64(value: Any, path: str) -> int:
         number = int(value)
     elif type(value) is str and re.fullmatch(r"[+-]?\d{1,20}", value):
         number = int(value)
+    elif type(value) is float and value.is_integer() and abs(value) >= 2**63:
+        # orjson reads a JSON integer past 64 bits as a float: say what is wrong with it.
+        raise _Invalid(path, "is outside the 64-bit range")
     else:
         raise _Invalid(path, "must be an integer (a number or a decimal string)")
     if not -(2**63) <= number <= MAX_INT64:
