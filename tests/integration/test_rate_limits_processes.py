@@ -16,6 +16,7 @@ import pytest
 
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
 from agentmark_gateway.users.service import create_user
+from tests.clock import wait_for_a_window_with
 from tests.conftest import PEPPER
 from tests.servers import gateway_process
 
@@ -67,8 +68,7 @@ def test_two_processes_share_a_keys_limit_within_one_sync_interval(two_gateways)
     app_id, value = make_key(first, admin, limit=10)
     headers = {"Authorization": value, "X-Agentmark-App-Id": app_id}
     # All requests in one window of the real clock: not in the last seconds of a minute.
-    if time.time() % 60 > 50:
-        time.sleep(60 - time.time() % 60 + 0.1)
+    wait_for_a_window_with(seconds_left=10)
     answers: list[tuple[str, int]] = []
     for i in range(30):
         base = (first, second)[i % 2]

@@ -137,6 +137,8 @@ def limited_settings(settings: Settings) -> Settings:
 
 def test_cached_answers_are_counted_by_the_rate_limiter(limited_settings, reader_factory):
     client, headers = reader_factory(limited_settings)
+    # A stopped clock, so that the four requests share one rate-limit window.
+    client.app.state.gateway.limiter.clock = lambda: 1_800_000_020.0
     answers = [_get(client, headers) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]

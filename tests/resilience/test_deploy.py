@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from agentmark_gateway.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
+from tests.clock import wait_for_a_window_with
 from tests.conftest import PEPPER
 from tests.resilience.databases import alembic_versions, fresh_pg_database
 from tests.resilience.gateways import Admin, GatewayProcess, add_owner, key_headers
@@ -146,7 +147,9 @@ def test_the_launcher_with_the_example_env_file_runs_one_deployment_and_stops_cl
         app_id = admin.create_app()
         key = admin.create_key(app_id, role="sdk")
         # A key made through one process works on the other (same database and
-        # pepper), under the env file's per-key limit, counted across both.
+        # pepper), under the env file's per-key limit, counted across both
+        # within one rate-limit window.
+        wait_for_a_window_with(seconds_left=10)
         answers = [probe(bases[0], key), probe(bases[0], key), probe(bases[1], key)]
         time.sleep(0.6)  # a few rate-limit syncs (every 0.2 s)
         answers.append(probe(bases[1], key))

@@ -16,6 +16,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from tests.clock import wait_for_a_window_with
 from tests.resilience.databases import fresh_pg_database
 from tests.resilience.gateways import Admin, add_owner, gateways, key_headers
 from tests.resilience.probes import PROBE_PARAMS, PROBE_PATH, Prober
@@ -66,8 +67,7 @@ def test_a_keys_rate_limit_holds_across_two_processes_within_the_documented_tole
     count = 2 * LIMIT
     # The run takes about 5 s; start it with 20 s of the window left, so that
     # even a slow machine stays inside one window.
-    if time.time() % 60 > 40:
-        time.sleep(60 - time.time() % 60 + 0.1)
+    wait_for_a_window_with(seconds_left=20)
     window = _window()
 
     statuses = asyncio.run(_paced(bases, headers, count))
