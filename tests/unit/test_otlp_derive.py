@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agentmark_gateway.metrics.pricing import price_table
+from agentmark_gateway.metrics.pricing import _without_provider, price_table
 from agentmark_gateway.traces.derive import row_of, span_type, tags_of
 from agentmark_gateway.traces.otlp import OtlpSpan, decode_json
 from tests.fixtures.otlp import payloads, sdk
@@ -169,3 +171,28 @@ def test_settings_prices_override_and_extend_the_shipped_table():
 
 def test_no_tokens_means_no_cost():
     assert PRICES.cost("gpt-4o", 0, 0) is None
+
+
+def _family_by_scan(model: str) -> str | None:
+    """The rule as written: the exact name, then the longest known name followed by - @ or :."""
+    name = model.strip().lower()
+    if name in PRICES.prices:
+        return name
+    name = _without_provider(name)
+    if name in PRICES.prices:
+        return name
+    for known in sorted(PRICES.prices, key=len, reverse=True):
+        if name.startswith(known) and name[len(known) : len(known) + 1] in ("-", "@", ":"):
+            return known
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    known=st.sampled_from(sorted(PRICES.prices)),
+    rest=st.text(alphabet="-@:.0123456789abcmnoz", max_size=16),
+)
+def test_a_suffixed_name_is_priced_as_the_longest_family_it_extends(known, rest):
+    family = _family_by_scan(known + rest)
+    expected = None if family is None else PRICES.prices[family]
+    assert PRICES.lookup(known + rest) is expected

@@ -28,8 +28,6 @@ class Price:
 class PriceTable:
     def __init__(self, prices: dict[str, Price]) -> None:
         self.prices = MappingProxyType({name.lower(): price for name, price in prices.items()})
-        # Longest first, so gpt-4o-mini wins over gpt-4o for gpt-4o-mini-2024-07-18.
-        self._by_length = sorted(self.prices, key=len, reverse=True)
 
     def lookup(self, model: str | None) -> Price | None:
         if not model:
@@ -40,9 +38,12 @@ class PriceTable:
         name = _without_provider(name)
         if name in self.prices:
             return self.prices[name]
-        for known in self._by_length:
-            if name.startswith(known) and name[len(known)] in _SUFFIX_STARTS:
-                return self.prices[known]
+        # Each cut before a suffix character, longest first (gpt-4o-mini wins over
+        # gpt-4o for gpt-4o-mini-2024-07-18): a few dict look-ups, not a scan of
+        # every known model for each span of an unknown one.
+        for end in range(len(name) - 1, 0, -1):
+            if name[end] in _SUFFIX_STARTS and (price := self.prices.get(name[:end])):
+                return price
         return None
 
     def cost(self, model: str | None, input_tokens: int, output_tokens: int) -> float | None:
