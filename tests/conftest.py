@@ -49,7 +49,8 @@ def _pg_url(database: str) -> str:
 
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database that each test copies (SQLite: a file; PostgreSQL: a template)."""
+    """A migrated database that is never used, only copied (SQLite: a file; PostgreSQL:
+    a template)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     if BACKEND == "postgresql":
         name = f"agw_template_{os.getpid()}_{worker}"
@@ -71,17 +72,51 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     yield str(path)
 
 
+@pytest.fixture(scope="session")
+def worker_pg_database(template_database: str) -> Iterator[str]:
+    """PostgreSQL: the one database this worker's tests share, emptied before each."""
+    name = f"{template_database}_tests"
+    _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield name
+    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, template_database: str, tmp_path: Path) -> str:
     if BACKEND == "postgresql":
-        name = f"agw_{uuid.uuid4().hex[:16]}"
-        _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        yield _pg_url(name)
-        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        path = tmp_path / "gateway.db"
-        shutil.copy(template_database, path)
-        yield f"sqlite:///{path}"
+        name = request.getfixturevalue("worker_pg_database")
+        _empty_pg_database(name)
+        return _pg_url(name)
+    path = tmp_path / "gateway.db"
+    shutil.copy(template_database, path)
+    return f"sqlite:///{path}"
+
+
+def _empty_pg_database(name: str) -> None:
+    """Every table but Alembic's emptied, identities restarted: a fresh database in ~50 ms,
+    where copying a template takes ~300 ms. Sessions a previous test left behind (a
+    gateway process stopping) are ended first, so none holds a lock or sees the change."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(_pg_url(name).replace("postgresql://", "postgres://", 1))
+        try:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            tables = await conn.fetch(
+                "SELECT quote_ident(tablename) AS name FROM pg_tables "
+                "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+            names = ", ".join(row["name"] for row in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 @pytest.fixture
