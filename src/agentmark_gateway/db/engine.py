@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from agentmark_gateway.db.sqlite_writes import QueuedWriterConnection
+
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
@@ -45,7 +47,11 @@ def make_engine(url: str, *, timeout: float = 10.0, **kwargs: Any) -> AsyncEngin
             from pathlib import Path
 
             Path(target.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(target, connect_args={"timeout": timeout}, **kwargs)
+        engine = create_async_engine(
+            target,
+            connect_args={"timeout": timeout, "factory": QueuedWriterConnection},
+            **kwargs,
+        )
         _tune_sqlite(engine, busy_timeout_ms=max(1, round(timeout * 1000)))
         return engine
     kwargs.setdefault("pool_size", 10)
