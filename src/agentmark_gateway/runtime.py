@@ -38,7 +38,9 @@ class Gateway:
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
         engine = make_engine(
-            settings.resolved_database_url, timeout=settings.database_timeout_seconds
+            settings.resolved_database_url,
+            timeout=settings.database_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
         )
         sessionmaker = make_sessionmaker(engine)
         pepper = settings.pepper_bytes()

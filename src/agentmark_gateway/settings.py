@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         description="How long a request waits for the database before it gets 503 with "
         "Retry-After: to connect to PostgreSQL, or on SQLite for another writer's lock.",
     )
+    database_statement_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="PostgreSQL: how long one statement may take before it is cancelled "
+        "and the request gets 503 with Retry-After (a server that stopped answering "
+        "without closing the connection would otherwise hold the request forever).",
+    )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1024,

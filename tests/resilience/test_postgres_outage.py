@@ -1,5 +1,7 @@
 """PostgreSQL stopped in the middle of ingest: 503 with Retry-After, nothing
-acknowledged lost, no batch half-written, and recovery without a restart.
+acknowledged lost, no batch half-written, and recovery without a restart. And
+PostgreSQL frozen (connections open, nothing answered): 503 within the
+statement timeout, not a request held forever.
 
 The cluster is the test's own (``private_postgres``); the shared server on 5432
 keeps serving the other tests.
@@ -167,3 +169,47 @@ def test_postgresql_stopped_mid_ingest_gives_503_loses_no_span_and_recovers_by_i
         f"{min(o.ended for o in recovered) - back_at:.2f}s; slowest answer "
         f"{max(o.seconds for o in outcomes):.2f}s"
     )
+
+
+FROZEN_TIMEOUTS = {
+    "AGENTMARK_DATABASE_STATEMENT_TIMEOUT_SECONDS": "1",
+    "AGENTMARK_DATABASE_TIMEOUT_SECONDS": "1",
+}
+# A statement (the pool's pre-ping), then a new connection, each bounded by 1 s.
+FROZEN_ANSWER_WITHIN_SECONDS = 5.0
+
+
+def test_a_frozen_postgresql_gets_503_within_the_statement_timeout_and_recovers(
+    private_postgres: PrivatePostgres, tmp_path
+):
+    url = private_postgres.url
+    migrate.upgrade(url)
+    add_owner(url)
+    with gateways(url, tmp_path, env=FROZEN_TIMEOUTS) as (gateway,):
+        admin = Admin.sign_in(gateway.base)
+        key = admin.create_key(admin.create_app(), role="sdk")
+        headers = key_headers(key)
+        score = {"resourceId": "trace-1", "name": "accuracy", "score": 1.0}
+
+        def post_scores(count: int) -> list[tuple[int, float]]:
+            async def one(client: httpx.AsyncClient) -> tuple[int, float]:
+                started = time.monotonic()
+                response = await client.post("/v1/scores", json=score, headers=headers)
+                return response.status_code, time.monotonic() - started
+
+            async def run() -> list[tuple[int, float]]:
+                async with httpx.AsyncClient(base_url=gateway.base, timeout=20) as client:
+                    return await asyncio.gather(*(one(client) for _ in range(count)))
+
+            return asyncio.run(run())
+
+        assert [status for status, _ in post_scores(2)] == [201, 201]
+        with private_postgres.frozen():
+            during = post_scores(4)
+        after = post_scores(2)
+        log = gateway.log()
+
+    assert [status for status, _ in during] == [503] * 4, during
+    assert max(seconds for _, seconds in during) < FROZEN_ANSWER_WITHIN_SECONDS, during
+    assert [status for status, _ in after] == [201, 201], after
+    assert "Traceback" not in log, log

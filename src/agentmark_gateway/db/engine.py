@@ -33,13 +33,21 @@ def is_sqlite(url: str) -> bool:
     return async_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, timeout: float = 10.0, **kwargs: Any) -> AsyncEngine:
+def make_engine(
+    url: str, *, timeout: float = 10.0, statement_timeout: float | None = None, **kwargs: Any
+) -> AsyncEngine:
     """An engine for ``url``; ``timeout`` (seconds) bounds each wait for the database.
 
     On PostgreSQL it bounds opening a connection (asyncpg waits 60 s by default,
     far longer than a client waits for an answer); on SQLite, how long a write
     waits for another writer's lock. Past it the operation fails and the request
     gets 503 with Retry-After.
+
+    ``statement_timeout`` (PostgreSQL) bounds each statement, the pool's pre-ping
+    included: a server that stops answering without closing its connections (a
+    frozen host, a network that drops packets) would otherwise hold every request
+    that reached it, and even its cancellation, until the server came back. None
+    (the command line, migrations) means no limit.
     """
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
@@ -57,7 +65,7 @@ def make_engine(url: str, *, timeout: float = 10.0, **kwargs: Any) -> AsyncEngin
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("connect_args", {"timeout": timeout})
+    kwargs.setdefault("connect_args", {"timeout": timeout, "command_timeout": statement_timeout})
     return create_async_engine(target, **kwargs)
 
 
