@@ -142,3 +142,10 @@ def test_the_gateways_sqlite_engine_opens_queued_writer_connections(tmp_path):
             await engine.dispose()
 
     assert asyncio.run(driver_connection_type()) is QueuedWriterConnection
+
+
+def test_two_spellings_of_one_file_share_one_queue(db, monkeypatch):
+    monkeypatch.chdir(db.parent)
+    absolute, relative = connect(db), connect(Path(db.name))
+    assert absolute._holder is not None and relative._holder is not None
+    assert absolute._holder.lock is relative._holder.lock

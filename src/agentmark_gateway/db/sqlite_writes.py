@@ -23,6 +23,7 @@ which the gateway answers with 503.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -71,6 +72,8 @@ class QueuedWriterConnection(sqlite3.Connection):
         name = str(database)
         # An in-memory database has one connection: nobody to queue behind.
         shared = name not in ("", ":memory:") and "mode=memory" not in name
+        if shared and not kwargs.get("uri"):
+            name = os.path.realpath(name)  # one file, one lock, however it is spelled
         self._holder = _Holder(_lock_for(name)) if shared else None
         if self._holder is not None:
             # A connection dropped without close() must not keep the lock.
