@@ -52,7 +52,12 @@ def test_an_owner_changes_a_role_and_removes_a_member(
     email = gateway.add_user("read")
     page.goto(owner.url("members"))
     member = page.locator(f'tr[data-member="{email}"]')
-    member.get_by_label(f"Role of {email}").select_option("admin")
+    # The select changes at once in the page; wait for the save before reloading.
+    with page.expect_response(
+        lambda response: response.request.method == "POST" and response.url.endswith("/role")
+    ) as saved:
+        member.get_by_label(f"Role of {email}").select_option("admin")
+    assert saved.value.ok
     expect(page.locator(f'tr[data-member="{email}"] select')).to_have_value("admin")
     page.reload()
     expect(member.get_by_label(f"Role of {email}")).to_have_value("admin")
