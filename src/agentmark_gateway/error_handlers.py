@@ -155,7 +155,16 @@ def _is_nul_rejection(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _NUL_SQLSTATES
 
 
+# PostgreSQL's classes of a server that cannot serve now, whatever the statement:
+# 08 connection exception, 53 insufficient resources (too many connections), 57P
+# shutting down or starting up ("the database system is starting up", 57P03).
+_OUTAGE_SQLSTATE_PREFIXES = ("08", "53", "57P")
+
+
 def _looks_like_outage(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATE_PREFIXES):
+        return True
     text = f"{type(exc.orig).__name__} {exc.orig}".lower()
     return any(
         word in text
