@@ -1,4 +1,4 @@
-"""Shared fixtures: every test gets its own database, migrated, on SQLite or PostgreSQL.
+"""Shared fixtures: every test gets a fresh migrated database, on SQLite or PostgreSQL.
 
 ``AGENTMARK_TEST_DATABASE=postgresql`` runs the suite against the server on
 127.0.0.1:5432 (override with ``AGENTMARK_TEST_PG_URL``); the default is SQLite.
@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,25 +48,33 @@ def _pg_url(database: str) -> str:
     return f"{base}/{database}"
 
 
+@contextmanager
+def pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """The name of a new database on the shared server, empty or copied from
+    ``template``; dropped after. When the server does not answer, the test skips
+    saying so, except in CI, where it fails."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    try:
+        _pg_execute(f'CREATE DATABASE "{name}"{copy}')
+    except OSError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL at {PG_URL} does not answer ({exc}); set it up or use SQLite")
+    try:
+        yield name
+    finally:
+        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database that is never used, only copied (SQLite: a file; PostgreSQL:
     a template)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     if BACKEND == "postgresql":
-        name = f"agw_template_{os.getpid()}_{worker}"
-        try:
-            _pg_execute(f'DROP DATABASE IF EXISTS "{name}"')
-        except OSError as exc:
-            if os.environ.get("CI"):
-                raise
-            pytest.skip(
-                f"PostgreSQL at {PG_URL} does not answer ({exc}); set up the server or use SQLite"
-            )
-        _pg_execute(f'CREATE DATABASE "{name}"')
-        migrate.upgrade(_pg_url(name))
-        yield name
-        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with pg_database("agw_template") as name:
+            migrate.upgrade(_pg_url(name))
+            yield name
         return
     path = tmp_path_factory.mktemp("template") / "template.db"
     migrate.upgrade(f"sqlite:///{path}")
@@ -75,10 +84,8 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 @pytest.fixture(scope="session")
 def worker_pg_database(template_database: str) -> Iterator[str]:
     """PostgreSQL: the one database this worker's tests share, emptied before each."""
-    name = f"{template_database}_tests"
-    _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield name
-    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("agw_tests", template=template_database) as name:
+        yield name
 
 
 @pytest.fixture

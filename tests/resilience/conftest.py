@@ -10,15 +10,13 @@ own SQLite file.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from agentmark_gateway.db import migrate
-from tests.conftest import PG_URL, _pg_execute, _pg_url
+from tests.conftest import _pg_url, pg_database
 from tests.resilience.cluster import PrivatePostgres, why_unavailable
-from tests.resilience.databases import fresh_pg_database
 
 
 def _unavailable(reason: str) -> None:
@@ -30,31 +28,23 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
-    name = f"agw_resilience_{os.getpid()}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    try:
-        _pg_execute(f'DROP DATABASE IF EXISTS "{name}"')
-    except OSError as exc:
-        _unavailable(f"PostgreSQL at {PG_URL} does not answer ({exc}); these tests need it")
-    _pg_execute(f'CREATE DATABASE "{name}"')
-    migrate.upgrade(_pg_url(name))
-    yield name
-    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("agw_resilience") as name:
+        migrate.upgrade(_pg_url(name))
+        yield name
 
 
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
     """A fresh, migrated database on the shared PostgreSQL server."""
-    with fresh_pg_database(pg_template) as url:
-        yield url
+    with pg_database("agw", template=pg_template) as name:
+        yield _pg_url(name)
 
 
 @pytest.fixture
-def empty_pg_url(pg_template: str) -> Iterator[str]:
+def empty_pg_url() -> Iterator[str]:
     """A database with no tables at all, as on a deployment's first start."""
-    name = f"agw_empty_{os.getpid()}_{time.monotonic_ns()}"
-    _pg_execute(f'CREATE DATABASE "{name}"')
-    yield _pg_url(name)
-    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("agw_empty") as name:
+        yield _pg_url(name)
 
 
 @pytest.fixture

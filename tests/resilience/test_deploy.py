@@ -30,8 +30,8 @@ import pytest
 
 from agentmark_gateway.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
 from tests.clock import wait_for_a_window_with
-from tests.conftest import PEPPER
-from tests.resilience.databases import alembic_versions, fresh_pg_database
+from tests.conftest import PEPPER, _pg_url, pg_database
+from tests.resilience.databases import alembic_versions
 from tests.resilience.gateways import Admin, GatewayProcess, add_owner, key_headers
 from tests.resilience.probes import PROBE_PARAMS, PROBE_PATH
 from tests.resilience.traffic import (
@@ -384,7 +384,8 @@ def stack(pg_template, tmp_path_factory) -> Iterator[Stack]:
     if nginx is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light); the site was not run")
     tmp = tmp_path_factory.mktemp("nginx")
-    with fresh_pg_database(pg_template) as url:
+    with pg_database("agw", template=pg_template) as name:
+        url = _pg_url(name)
         add_owner(url)
         env = read_env_file(filled_env_file(url, tmp))
         env["AGENTMARK_LOG_LEVEL"] = "warning"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.clock import wait_for_a_window_with
-from tests.resilience.databases import fresh_pg_database
+from tests.conftest import _pg_url, pg_database
 from tests.resilience.gateways import Admin, add_owner, gateways, key_headers
 from tests.resilience.probes import PROBE_PARAMS, PROBE_PATH, Prober
 
@@ -33,7 +33,8 @@ PROCESSES = 2
 @pytest.fixture(scope="module")
 def deployment(pg_template, tmp_path_factory):
     """Both tests share one deployment (starting two processes takes seconds)."""
-    with fresh_pg_database(pg_template) as url:
+    with pg_database("agw", template=pg_template) as name:
+        url = _pg_url(name)
         add_owner(url)
         with gateways(url, tmp_path_factory.mktemp("processes"), count=PROCESSES) as started:
             yield [g.base for g in started], Admin.sign_in(started[0].base)

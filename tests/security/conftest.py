@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from agentmark_gateway.app import create_app
 from agentmark_gateway.settings import Settings
-from tests.conftest import BACKEND, PEPPER, Admin, _pg_execute, _pg_url, add_user
+from tests.conftest import BACKEND, PEPPER, Admin, _pg_url, add_user, pg_database
 from tests.security.seed import Seeded, seed_app
 from tests.servers import free_port
 
@@ -55,12 +54,8 @@ class LiveGateway:
 
 def _database(template: str, root: Path) -> Iterator[str]:
     if BACKEND == "postgresql":
-        name = f"agw_{uuid.uuid4().hex[:16]}"
-        _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        try:
+        with pg_database("agw_security", template=template) as name:
             yield _pg_url(name)
-        finally:
-            _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         path = root / "gateway.db"
         shutil.copy(template, path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,22 +16,15 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from agentmark_gateway.db import migrate
-from tests.conftest import PG_URL, _pg_execute, _pg_url
+from tests.conftest import _pg_url, pg_database
 from tests.resilience.databases import alembic_versions
 
 
 @pytest.fixture
 def empty_pg_url() -> Iterator[str]:
     """A database with no tables at all, as before a deployment's first upgrade."""
-    name = f"agw_upgrade_{uuid.uuid4().hex[:16]}"
-    try:
-        _pg_execute(f'CREATE DATABASE "{name}"')
-    except OSError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL at {PG_URL} does not answer ({exc}); this test needs it")
-    yield _pg_url(name)
-    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("agw_upgrade") as name:
+        yield _pg_url(name)
 
 
 def start_upgrade(database_url: str, data_dir: Path) -> subprocess.Popen[str]:
