@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from agentmark_gateway.metrics.pricing import price_table
 from agentmark_gateway.traces import derive
 from agentmark_gateway.traces.otlp import OtlpSpan
+from tests.fixtures.otlp.spans import decoded_span
 
 SPAN_ONLY = {
     "model": derive.MODEL_KEYS,
@@ -46,23 +47,6 @@ VALUES = st.one_of(
 ATTRIBUTES = st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=12)
 
 
-def _span(attributes: dict[str, Any], resource: dict[str, Any]) -> OtlpSpan:
-    return OtlpSpan(
-        trace_id="1" * 32,
-        span_id="2" * 16,
-        parent_span_id=None,
-        name="s",
-        kind=1,
-        start_time_ns=1,
-        end_time_ns=2,
-        status_code=0,
-        status_message=None,
-        attributes=attributes,
-        resource_attributes=resource,
-        scope_name=None,
-    )
-
-
 def _reference(span: OtlpSpan) -> dict[str, Any]:
     own = span.attributes
     merged = {**span.resource_attributes, **own}
@@ -75,7 +59,7 @@ def _reference(span: OtlpSpan) -> dict[str, Any]:
 @settings(max_examples=300, deadline=None)
 @given(attributes=ATTRIBUTES, resource=ATTRIBUTES)
 def test_row_of_picks_each_column_as_first_would(attributes, resource):
-    span = _span(attributes, resource)
+    span = decoded_span(attributes, resource)
     row = derive.row_of(span, app_id="app", prices=price_table())
     expected = _reference(span)
 
@@ -93,7 +77,7 @@ def test_row_of_picks_each_column_as_first_would(attributes, resource):
 
 
 def test_an_empty_span_attribute_hides_the_resource_value():
-    span = _span({"session.id": ""}, {"session.id": "from-resource", "user.id": "u"})
+    span = decoded_span({"session.id": ""}, {"session.id": "from-resource", "user.id": "u"})
     row = derive.row_of(span, app_id="app", prices=price_table())
     assert row["session_id"] is None
     assert row["user_id"] == "u"
@@ -101,5 +85,5 @@ def test_an_empty_span_attribute_hides_the_resource_value():
 
 def test_a_resource_never_gives_a_span_its_model_or_tokens():
     resource = {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 5}
-    row = derive.row_of(_span({}, resource), app_id="app", prices=price_table())
+    row = derive.row_of(decoded_span({}, resource), app_id="app", prices=price_table())
     assert (row["model"], row["input_tokens"], row["cost"]) == (None, 0, None)

@@ -10,31 +10,15 @@ from hypothesis import strategies as st
 
 from agentmark_gateway.metrics.pricing import _without_provider, price_table
 from agentmark_gateway.traces.derive import row_of, span_type, tags_of
-from agentmark_gateway.traces.otlp import OtlpSpan, decode_json
+from agentmark_gateway.traces.otlp import decode_json
 from tests.fixtures.otlp import payloads, sdk
+from tests.fixtures.otlp.spans import decoded_span
 
 PRICES = price_table()
 
 
-def _span(attributes: dict, resource: dict | None = None) -> OtlpSpan:
-    return OtlpSpan(
-        trace_id="ab" * 16,
-        span_id="cd" * 8,
-        parent_span_id=None,
-        name="s",
-        kind=1,
-        start_time_ns=1_000_000_000,
-        end_time_ns=1_250_000_000,
-        status_code=0,
-        status_message=None,
-        attributes=attributes,
-        resource_attributes=resource or {},
-        scope_name="agentmark",
-    )
-
-
 def _row(attributes: dict, resource: dict | None = None) -> dict:
-    return row_of(_span(attributes, resource), app_id="app_x", prices=PRICES)
+    return row_of(decoded_span(attributes, resource), app_id="app_x", prices=PRICES)
 
 
 def test_the_sdks_trace_context_attributes_become_columns():
