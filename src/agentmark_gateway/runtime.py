@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import Scope
 
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
-from agentmark_gateway.api_keys.verify import KeyVerifier, VerifiedKey
+from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, KeyVerifier, VerifiedKey
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
 from agentmark_gateway.errors import RateLimited, Unauthorized
 from agentmark_gateway.netaccess import Address, ClientAddressResolver
@@ -81,32 +81,39 @@ class Gateway:
         return self.client_addresses.resolve(client[0] if client else None, forwarded)
 
     async def verify_request(
-        self, authorization: str | None, app_ids: list[str], scope: Scope
+        self, authorizations: list[str], app_ids: list[str], scope: Scope
     ) -> VerifiedKey:
         """The key of a data request (401), counted by the rate limiter (429).
 
-        ``authorization`` and ``app_ids`` are the request's header values (every
-        ``X-Agentmark-App-Id`` line, since more than one is refused).
+        ``authorizations`` and ``app_ids`` are every line of the request's
+        ``Authorization`` and ``X-Agentmark-App-Id`` headers: more than one of
+        either is refused.
         """
-        key = self.verify_known_request(authorization, app_ids, scope)
+        key = self.verify_known_request(authorizations, app_ids, scope)
         if key is None:
             address = partial(self.client_address, scope)
-            key = self._admit(await self.verifier.verify(authorization, app_ids[0], address), scope)
+            key = await self.verifier.verify(authorizations[0], app_ids[0], address)
+            key = self._admit(key, scope)
         return key
 
     def verify_known_request(
-        self, authorization: str | None, app_ids: list[str], scope: Scope
+        self, authorizations: list[str], app_ids: list[str], scope: Scope
     ) -> VerifiedKey | None:
         """``verify_request``'s answer when no database is needed, else None.
 
         Synchronous: a cached key (the usual case) costs no coroutine.
         """
+        if len(authorizations) > 1:
+            # Which one counts would depend on who reads them (a proxy may take the last).
+            raise Unauthorized(NOT_AUTHORIZED)
         if len(app_ids) > 1:
             raise Unauthorized("Missing app id")
         # The allowlist is checked inside the verifier, so a refused address never
         # reaches the rate counters in _admit.
         key = self.verifier.verify_known(
-            authorization, app_ids[0] if app_ids else None, partial(self.client_address, scope)
+            authorizations[0] if authorizations else None,
+            app_ids[0] if app_ids else None,
+            partial(self.client_address, scope),
         )
         return None if key is None else self._admit(key, scope)
 

@@ -20,8 +20,8 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, VerifiedKey
-from agentmark_gateway.errors import BadRequest, Unauthorized, missing_permission
+from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.errors import BadRequest, missing_permission
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES, ordered
 
 APP_ID_HEADER = "x-agentmark-app-id"
@@ -80,12 +80,8 @@ class Requires:
 async def verify_key(request: Request) -> VerifiedKey:
     """The request's API key, checked (401) and counted by the rate limiter (429)."""
     headers = request.headers
-    authorization = headers.getlist("authorization")
-    if len(authorization) > 1:
-        # Which one counts would depend on who reads them (a proxy may take the last).
-        raise Unauthorized(NOT_AUTHORIZED)
     key: VerifiedKey = await request.app.state.gateway.verify_request(
-        authorization[0] if authorization else None, headers.getlist(APP_ID_HEADER), request.scope
+        headers.getlist("authorization"), headers.getlist(APP_ID_HEADER), request.scope
     )
     return key
 

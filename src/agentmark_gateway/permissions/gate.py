@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, VerifiedKey
-from agentmark_gateway.errors import ApiError, Unauthorized, missing_permission
+from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.errors import ApiError, missing_permission
 from agentmark_gateway.permissions.enforce import VERIFIED_KEY, first_missing, gated_routes
 from agentmark_gateway.ratelimit import SCOPE_KEY, Decision
 from agentmark_gateway.templates.cache import Rendered, TemplateCache
@@ -112,13 +112,11 @@ class KeyGate:
         return declared.isdigit() and int(declared) <= self.body_limit
 
 
-def _credentials(authorization: list[bytes], app_ids: list[bytes]) -> tuple[str | None, list[str]]:
+def _credentials(authorization: list[bytes], app_ids: list[bytes]) -> tuple[list[str], list[str]]:
     """The header values as the verifier takes them."""
-    if len(authorization) > 1:
-        # Which one counts would depend on who reads them (a proxy may take the last).
-        raise Unauthorized(NOT_AUTHORIZED)
-    header = authorization[0].decode("latin-1") if authorization else None
-    return header, [value.decode("latin-1") for value in app_ids]
+    return [value.decode("latin-1") for value in authorization], [
+        value.decode("latin-1") for value in app_ids
+    ]
 
 
 def _error(exc: ApiError) -> tuple[int, Rendered]:
