@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,13 +45,22 @@ def error_response(
     )
 
 
-def _details(exc: RequestValidationError) -> list[dict[str, Any]]:
+# A body of a million unknown keys has a million errors: the answer names the
+# first few, each cut short, and counts the rest (never an echo of the body).
+MAX_REPORTED_ERRORS = 20
+MAX_ERROR_TEXT = 200
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
+
+
+def _details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     details = []
-    for error in exc.errors():
+    for error in errors[:MAX_REPORTED_ERRORS]:
         loc = [str(part) for part in error.get("loc", ())]
-        details.append(
-            {"field": ".".join(loc[1:]) or loc[0] if loc else "", "message": error.get("msg", "")}
-        )
+        field = ".".join(loc[1:]) or loc[0] if loc else ""
+        details.append({"field": _clip(field), "message": _clip(str(error.get("msg", "")))})
     return details
 
 
@@ -65,9 +75,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     location = str(errors[0]["loc"][0]) if errors and errors[0].get("loc") else "body"
     code = _LOCATION_CODES.get(location, "invalid_request_body")
     what = {"invalid_query_params": "query parameters", "invalid_path_params": "path parameters"}
-    details = _details(exc)
+    details = _details(errors)
     first = details[0] if details else {"field": "", "message": "invalid"}
     message = f"Invalid {what.get(code, 'request body')}: {first['field']}: {first['message']}"
+    unreported = len(errors) - len(details)
+    if unreported > 0:
+        return error_response(400, code, message, details=details, more_errors=unreported)
     return error_response(400, code, message, details=details)
 
 
@@ -128,7 +141,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for exc_type in (OperationalError, PoolTimeout, ConnectionError, OSError):
+    for exc_type in (PoolTimeout, ConnectionError, OSError):
         app.add_exception_handler(exc_type, _database_down)
     app.add_exception_handler(DBAPIError, _dbapi_error)
     app.add_exception_handler(Exception, _unexpected)
@@ -136,8 +149,12 @@ def install(app: FastAPI) -> None:
 
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated or _looks_like_outage(exc):
+    if _looks_like_outage(exc):
         return await _database_down(request, exc)
+    if _is_too_complex(exc):
+        return error_response(
+            400, "request_too_complex", "The request is too large or complex for the database"
+        )
     if _is_nul_rejection(exc):
         # A NUL no schema caught (paths and queries never get here: see nul.py).
         return error_response(
@@ -160,13 +177,49 @@ def _is_nul_rejection(exc: DBAPIError) -> bool:
 # shutting down or starting up ("the database system is starting up", 57P03).
 _OUTAGE_SQLSTATE_PREFIXES = ("08", "53", "57P")
 
+# SQLite's primary result codes of a database that cannot serve now: busy or
+# locked past the timeout, out of memory, read-only, I/O error, disk full, cannot
+# open. Any other SQLite error (a statement too big for its limits, a bug) is
+# about the statement, and retrying it later would fail the same way.
+_SQLITE_OUTAGE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14})
+_SQLITE_TOOBIG = 18
+# SQLite's messages (code SQLITE_ERROR) and PostgreSQL's class 54 (program limit
+# exceeded) for a statement the request made too big: a client's fault, 400.
+_TOO_COMPLEX_MESSAGES = (
+    "too many sql variables",
+    "expression tree is too large",
+    "parser stack overflow",
+    "too many terms",
+    "too many arguments",
+    "too many columns",
+)
+
 
 def _looks_like_outage(exc: DBAPIError) -> bool:
+    """Whether the database failed (503, try again) rather than the statement."""
+    if exc.connection_invalidated:
+        return True
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return (sqlite_code & 0xFF) in _SQLITE_OUTAGE_CODES
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATE_PREFIXES):
+        return True
+    if isinstance(exc, OperationalError):
+        # PostgreSQL's drivers raise it for a lost server or a cancelled statement.
         return True
     text = f"{type(exc.orig).__name__} {exc.orig}".lower()
     return any(
         word in text
         for word in ("connection", "cannotconnectnow", "shutdown", "database is locked", "terminat")
     )
+
+
+def _is_too_complex(exc: DBAPIError) -> bool:
+    if getattr(exc.orig, "sqlite_errorcode", None) == _SQLITE_TOOBIG:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith("54"):
+        return True
+    text = str(exc.orig).lower()
+    return any(message in text for message in _TOO_COMPLEX_MESSAGES)

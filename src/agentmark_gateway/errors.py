@@ -67,6 +67,12 @@ class Conflict(ApiError):
     message = "Conflict"
 
 
+class RequestTimeout(ApiError):
+    status_code = 408
+    code = "request_timeout"
+    message = "The request was not sent in time"
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "payload_too_large"
@@ -83,6 +89,14 @@ class RateLimited(ApiError):
     status_code = 429
     code = "rate_limited"
     message = "Too many requests"
+
+
+class NotImplementedHere(ApiError):
+    """A route of AgentMark's API that only AgentMark Cloud can serve."""
+
+    status_code = 501
+    code = "not_implemented"
+    message = "Not available on this gateway"
 
 
 class ServiceUnavailable(ApiError):

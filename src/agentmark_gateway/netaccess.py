@@ -156,6 +156,12 @@ class ClientAddressResolver:
         # a client; remembering the answer skips the walk. Bounded.
         self._walk = lru_cache(maxsize=4096)(self._walk_uncached)
 
+    def is_trusted_proxy(self, peer: str | None) -> bool:
+        """True when the socket peer is one of the operator's trusted proxies."""
+        if not self.trusted.networks:
+            return False
+        return self.trusted.allows(parse_address(peer))
+
     def resolve(self, peer: str | None, forwarded_for: Sequence[str] = ()) -> Address | None:
         """``peer`` is the socket's remote host; ``forwarded_for`` every
         ``X-Forwarded-For`` header line in order (several lines read as one list)."""

@@ -10,10 +10,12 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import Scope
 
+from agentmark_gateway.api_keys.change_listener import ChangeListener
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
 from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, KeyVerifier, VerifiedKey
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
 from agentmark_gateway.errors import RateLimited, Unauthorized
+from agentmark_gateway.filemodes import private_dir
 from agentmark_gateway.netaccess import Address, ClientAddressResolver
 from agentmark_gateway.ratelimit import SCOPE_KEY, RateLimiter, build_limiter
 from agentmark_gateway.settings import Settings
@@ -37,6 +39,8 @@ class Gateway:
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
+        if settings.data_dir.is_dir():
+            private_dir(settings.data_dir)  # one made before this version, or by hand
         engine = make_engine(
             settings.resolved_database_url,
             timeout=settings.database_timeout_seconds,
@@ -133,6 +137,12 @@ class Gateway:
         self.tasks.append(
             asyncio.create_task(self.verifier.watch(self.settings.invalidation_poll_seconds))
         )
+        if self.engine.dialect.name == "postgresql":
+            # Other processes' changes wake the poll as they commit; SQLite is polled only.
+            listener = ChangeListener(
+                self.engine, self.verifier.wake, timeout=self.settings.database_timeout_seconds
+            )
+            self.tasks.append(asyncio.create_task(listener.run()))
         self.tasks.append(
             asyncio.create_task(self.last_used.run(self.settings.last_used_flush_seconds))
         )

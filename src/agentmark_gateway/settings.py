@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agentmark_gateway.filemodes import private_dir
 from agentmark_gateway.netaccess import normalize_cidrs
 
 PEPPER_FILE = "key-pepper"
@@ -40,7 +41,9 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=9418, ge=1, le=65535, description="Port to listen on.")
     public_url: str | None = Field(
-        default=None, description="URL users reach the gateway at (for printed links)."
+        default=None,
+        description="URL users reach the gateway at (for printed links); https makes the "
+        "dashboard's cookies Secure.",
     )
 
     session_ttl_seconds: int = Field(
@@ -69,6 +72,18 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024,
         ge=1024,
         description="Largest request body accepted, measured after decompression.",
+    )
+    max_dataset_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most rows one dataset may hold: an upload or an append past it gets 413.",
+    )
+
+    read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a client may take to send a request's headers, and to send "
+        "each next part of its body, before it gets 408 and the connection is closed.",
     )
 
     key_cache_size: int = Field(default=10_000, ge=1, description="Verified keys kept per process.")
@@ -138,8 +153,8 @@ class Settings(BaseSettings):
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="CIDRs of proxies whose X-Forwarded-For is believed, comma-separated "
-        "(default: none; the socket peer is the client).",
+        description="CIDRs of proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+        "believed, comma-separated (default: none; the socket peer is the client).",
     )
 
     @field_validator("model_prices", mode="before")
@@ -195,7 +210,7 @@ class Settings(BaseSettings):
 
 
 def load_or_create_pepper(data_dir: Path) -> bytes:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = data_dir / PEPPER_FILE
     try:
         # O_EXCL: two processes starting at once agree on the first pepper written.

@@ -6,6 +6,8 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
+
 import agentmark_gateway.web as web
 
 STATIC = Path(web.__file__).parent / "static"
@@ -18,6 +20,17 @@ def test_vendored_htmx_matches_the_recorded_version_and_digest():
     version, digest = row.groups()
     assert hashlib.sha256((STATIC / "htmx.min.js").read_bytes()).hexdigest() == digest
     assert version == "2.0.4"
+
+
+@pytest.mark.parametrize("name", ["swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css"])
+def test_vendored_swagger_ui_matches_the_recorded_version_and_digest(name):
+    notes = (STATIC / "VENDORED.md").read_text()
+    row = re.search(rf"`{re.escape(name)}` \|[^|]+\| ([\d.]+) \| `([0-9a-f]{{64}})`", notes)
+    assert row, f"VENDORED.md records no version and digest for {name}"
+    version, digest = row.groups()
+    assert hashlib.sha256((STATIC / name).read_bytes()).hexdigest() == digest
+    assert version == "5.36.0"
+    assert "Apache License" in (STATIC / "swagger-ui" / "LICENSE").read_text()
 
 
 def test_static_files_are_served_with_nosniff(client):

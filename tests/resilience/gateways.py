@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +41,9 @@ class GatewayProcess:
         env: Mapping[str, str] | None = None,
         *,
         port: int | None = None,
+        run_as: Sequence[str] = (),
     ) -> None:
+        """``run_as``: a command prefix the server runs under (e.g. ``setpriv ...``)."""
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -56,7 +58,15 @@ class GatewayProcess:
         }
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "agentmark_gateway", "serve", "--port", str(self.port)],
+                [
+                    *run_as,
+                    sys.executable,
+                    "-m",
+                    "agentmark_gateway",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                ],
                 env=full_env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

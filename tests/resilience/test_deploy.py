@@ -14,6 +14,7 @@ import asyncio
 import configparser
 import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,7 +33,14 @@ from agentmark_gateway.cli.serve import GRACEFUL_SHUTDOWN_SECONDS
 from tests.clock import wait_for_a_window_with
 from tests.conftest import PEPPER, _pg_url, pg_database
 from tests.resilience.databases import alembic_versions
-from tests.resilience.gateways import Admin, GatewayProcess, add_owner, key_headers
+from tests.resilience.gateways import (
+    OWNER_EMAIL,
+    OWNER_PASSWORD,
+    Admin,
+    GatewayProcess,
+    add_owner,
+    key_headers,
+)
 from tests.resilience.probes import PROBE_PARAMS, PROBE_PATH
 from tests.resilience.traffic import (
     SPANS_PER_BATCH,
@@ -334,7 +342,8 @@ class Stack:
     env: dict[str, str]
     data_dir: Path
     ports: list[int]
-    front: str
+    front: str  # nginx over TLS, as clients reach it
+    plain: str  # nginx's port 80, which only redirects
     gateways: list[GatewayProcess | None] = field(default_factory=lambda: [None, None])
 
     def start_gateway(self, index: int) -> GatewayProcess:
@@ -346,12 +355,31 @@ class Stack:
         return process
 
 
-def _nginx_config(tmp: Path, ports: list[int], front_port: int) -> Path:
+def _self_signed_certificate(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that clients of this test trust (SSL_CERT_FILE)."""
+    certificate, key = tmp / "gateway.crt", tmp / "gateway.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(certificate)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return certificate, key
+
+
+def _nginx_config(tmp: Path, ports: list[int], plain_port: int, tls_port: int) -> Path:
+    certificate, key = _self_signed_certificate(tmp)
     site = (
         NGINX_SITE.read_text()
         .replace("127.0.0.1:9418", f"127.0.0.1:{ports[0]}")
         .replace("127.0.0.1:9419", f"127.0.0.1:{ports[1]}")
-        .replace("listen 80;", f"listen 127.0.0.1:{front_port};")
+        .replace("listen 80;", f"listen 127.0.0.1:{plain_port};")
+        .replace("listen 443 ssl;", f"listen 127.0.0.1:{tls_port} ssl;")
+        .replace("/etc/nginx/tls/agentmark-gateway.crt", str(certificate))
+        .replace("/etc/nginx/tls/agentmark-gateway.key", str(key))
     )
     (tmp / "site.conf").write_text(site)
     temp_paths = "\n".join(
@@ -390,19 +418,23 @@ def stack(pg_template, tmp_path_factory) -> Iterator[Stack]:
         env = read_env_file(filled_env_file(url, tmp))
         env["AGENTMARK_LOG_LEVEL"] = "warning"
         ports = [free_port(), free_port()]
-        front_port = free_port()
-        config = _nginx_config(tmp, ports, front_port)
+        plain_port, tls_port = free_port(), free_port()
+        config = _nginx_config(tmp, ports, plain_port, tls_port)
         check = subprocess.run([nginx, "-t", "-c", str(config)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
-        stack = Stack(url, env, tmp, ports, f"http://127.0.0.1:{front_port}")
+        front, plain = f"https://127.0.0.1:{tls_port}", f"http://127.0.0.1:{plain_port}"
+        stack = Stack(url, env, tmp, ports, front, plain)
         proxy = subprocess.Popen(
             [nginx, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        trust = pytest.MonkeyPatch()
+        trust.setenv("SSL_CERT_FILE", str(tmp / "gateway.crt"))
         try:
             for index in range(2):
                 stack.start_gateway(index)
             yield stack
         finally:
+            trust.undo()
             proxy.terminate()
             proxy.wait(timeout=10)
             for process in stack.gateways:
@@ -431,6 +463,29 @@ def test_behind_nginx_key_allowlists_see_the_real_client_address_and_not_a_forge
         assert status(stack.front, elsewhere, forged) == 401  # left of nginx's entry: not believed
         assert status(direct, here) == 404  # straight to a process, the peer is the client
         assert status(direct, elsewhere, forged) == 401  # an untrusted peer's header is ignored
+
+
+def test_behind_nginx_over_tls_a_sign_in_sets_secure_cookies_and_hsts(stack):
+    redirected = httpx.get(f"{stack.plain}/login", follow_redirects=False)
+    assert redirected.status_code == 301
+    assert redirected.headers["location"].startswith("https://")
+    with httpx.Client(base_url=stack.front) as browser:
+        form = browser.get("/login")
+        assert form.headers.get_list("strict-transport-security") == ["max-age=31536000"]
+        token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text)
+        assert token is not None
+        signed_in = browser.post(
+            "/login",
+            data={"email": OWNER_EMAIL, "password": OWNER_PASSWORD, "csrf_token": token[1]},
+            follow_redirects=False,
+        )
+    assert signed_in.status_code == 303, signed_in.text
+    assert signed_in.headers.get_list("strict-transport-security") == ["max-age=31536000"]
+    cookies = [*form.headers.get_list("set-cookie"), *signed_in.headers.get_list("set-cookie")]
+    given = [c for c in cookies if "Max-Age=0" not in c]  # not the ones being deleted
+    names = {c.partition("=")[0] for c in given}
+    assert names == {"agentmark_presession", "agentmark_session"}, cookies
+    assert all("; Secure" in c for c in given), cookies
 
 
 async def _traffic(stack: Stack, sdk: dict[str, str], stop: asyncio.Event, tally: dict) -> None:

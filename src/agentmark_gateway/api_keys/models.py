@@ -3,8 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Connection, ForeignKey, Index, Integer, String, event, text
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from agentmark_gateway.db.base import Base, JSONType, UTCDateTime, new_id, utcnow
 
@@ -55,7 +55,9 @@ class KeyChange(Base):
 
     Every process polls this table and drops what a row names from its caches,
     so a change made through any process is honoured by all within a poll
-    interval. Rows older than an hour are pruned by the polling processes.
+    interval; on PostgreSQL each row also wakes every process's poll as it
+    commits (``announce_change``). Rows older than an hour are pruned by the
+    polling processes.
     """
 
     __tablename__ = "key_changes"
@@ -66,3 +68,19 @@ class KeyChange(Base):
     kind: Mapped[str] = mapped_column(String(16), default=KEYS_CHANGED, server_default=KEYS_CHANGED)
     # Each poll reads the last seconds of rows by this column.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# PostgreSQL channel on which key_changes rows are announced (api_keys/change_listener.py).
+CHANGES_CHANNEL = "agentmark_key_changes"
+
+
+@event.listens_for(KeyChange, "after_insert")
+def announce_change(_mapper: Mapper[KeyChange], connection: Connection, _row: KeyChange) -> None:
+    """Every row a session adds (how each change is recorded) wakes every process's poll.
+
+    Sent in the row's own transaction, so PostgreSQL delivers it when the row
+    commits (never for a rolled-back one); the notices of one transaction,
+    being identical, arrive as one. SQLite cannot push: it is polled only.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"NOTIFY {CHANGES_CHANNEL}"))

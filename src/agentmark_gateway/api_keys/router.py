@@ -15,6 +15,7 @@ from agentmark_gateway.api_keys.schemas import (
     ApiKeyRolled,
     ApiKeyUpdate,
 )
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.apps.service import get_app
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
@@ -22,7 +23,7 @@ from agentmark_gateway.errors import BadRequest, NotFound
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.users.roles import Action
 
-router = APIRouter(prefix="/v1/api-keys", tags=["API keys"])
+router = APIRouter(prefix="/v1/api-keys", tags=["API keys"], route_class=ApiRoute)
 
 NO_STORE = {"Cache-Control": "no-store"}
 DUPLICATE_NAME: dict[int | str, dict[str, Any]] = {

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from agentmark_gateway.netaccess import MAX_CIDRS
 from agentmark_gateway.permissions.catalog import ALIASES, PERMISSIONS, ROLES
+from agentmark_gateway.request_body import RequestBody
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 MAX_RATE_LIMIT_PER_MINUTE = 10_000_000
@@ -41,8 +42,7 @@ def _cidrs() -> Any:
     return Field(default=None, max_length=MAX_CIDRS, description=CIDRS_HELP)
 
 
-class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApiKeyCreate(RequestBody):
     name: str = Field(min_length=1, max_length=255)
     role: str | None = Field(
         default=None,
@@ -60,8 +60,7 @@ class ApiKeyCreate(BaseModel):
     )
 
 
-class ApiKeyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApiKeyUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     role: str | None = Field(default=None, json_schema_extra=ROLE_CHOICES)
     permissions: list[Permission] | None = None
@@ -70,8 +69,7 @@ class ApiKeyUpdate(BaseModel):
     allowed_cidrs: list[str] | None = _cidrs()
 
 
-class ApiKeyRoll(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApiKeyRoll(RequestBody):
     grace_seconds: int = Field(default=0, ge=0, le=MAX_GRACE_SECONDS)
 
 

@@ -7,7 +7,7 @@ transaction, so caches in every process learn of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +17,7 @@ from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.api_keys.models import ApiKey, KeyChange
 from agentmark_gateway.api_keys.schemas import MAX_RATE_LIMIT_PER_MINUTE, ApiKeyPublic
 from agentmark_gateway.audit.service import Actor, record
+from agentmark_gateway.controls import check_plain
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import BadRequest, Conflict, Forbidden, NotFound
 from agentmark_gateway.netaccess import normalize_cidrs
@@ -25,6 +26,8 @@ from agentmark_gateway.users.roles import grantable_permissions
 
 # Keys expiring within this long are flagged ``expiring_soon`` in lists and details.
 EXPIRING_SOON = timedelta(days=7)
+# The furthest ahead a key may expire: ten years (further is no expiry at all, in practice).
+MAX_EXPIRY = timedelta(days=3653)
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,38 @@ def _check_grantable(actor: Actor, role: str, permissions: list[str]) -> None:
             )
 
 
-def _check_expiry(expires_at: datetime | None) -> None:
-    if expires_at is not None:
-        if expires_at.tzinfo is None:
-            raise BadRequest("expires_at needs a time zone, e.g. 2027-01-01T00:00:00Z")
-        if expires_at <= utcnow():
-            raise BadRequest("expires_at must be in the future", code="invalid_expiry")
+def _check_expiry(expires_at: datetime | None) -> datetime | None:
+    """The expiry in UTC: in the future, at most ``MAX_EXPIRY`` ahead (so never overflowing)."""
+    if expires_at is None:
+        return None
+    if expires_at.tzinfo is None:
+        raise BadRequest("expires_at needs a time zone, e.g. 2027-01-01T00:00:00Z")
+    moment: datetime | None
+    try:
+        moment = expires_at.astimezone(UTC)
+    except OverflowError:
+        # Only the calendar's first and last day can fall off its ends in UTC.
+        moment = datetime.min.replace(tzinfo=UTC) if expires_at.year == 1 else None
+    now = utcnow()
+    if moment is None or moment > now + MAX_EXPIRY:
+        raise BadRequest(
+            f"expires_at must be at most {MAX_EXPIRY.days // 365} years ahead",
+            code="invalid_expiry",
+        )
+    if moment <= now:
+        raise BadRequest("expires_at must be in the future", code="invalid_expiry")
+    return moment
+
+
+def _check_retirement(key: ApiKey, expires_at: datetime | None) -> None:
+    """A rolled key's end is final: an edit may bring it forward, never clear or extend it."""
+    if key.rolled_to is None or key.expires_at is None:
+        return
+    if expires_at is None or expires_at > key.expires_at:
+        raise BadRequest(
+            "This key was rolled: its expiry can be brought forward but not cleared or extended",
+            code="invalid_expiry",
+        )
 
 
 def _check_rate_limit(value: int | None) -> int | None:
@@ -157,12 +186,12 @@ async def create_key(
     rate_limit_per_minute: int | None = None,
     allowed_cidrs: list[str] | None = None,
 ) -> NewKey:
-    name = name.strip()
+    name = check_plain(name.strip(), "name")
     if not name:
         raise BadRequest("Name is required", code="invalid_request_body")
     role, stored = resolve_role(role, permissions)
     _check_grantable(actor, role, stored)
-    _check_expiry(expires_at)
+    expires_at = _check_expiry(expires_at)
     rate_limit_per_minute = _check_rate_limit(rate_limit_per_minute)
     allowed_cidrs = _check_cidrs(allowed_cidrs)
     if await _name_taken(session, app_id, name):
@@ -259,7 +288,7 @@ async def edit_key(
     never does. For the last three, ``None`` clears and leaving them out keeps."""
     before = to_public(key)
     if name is not None:
-        name = name.strip()
+        name = check_plain(name.strip(), "name")
         if not name:
             raise BadRequest("Name is required")
         if name != key.name and await _name_taken(session, key.app_id, name, except_id=key.id):
@@ -271,7 +300,8 @@ async def edit_key(
         key.role, key.permissions = new_role, stored
     if expires_at is not _UNSET:
         assert expires_at is None or isinstance(expires_at, datetime)
-        _check_expiry(expires_at)
+        expires_at = _check_expiry(expires_at)
+        _check_retirement(key, expires_at)
         key.expires_at = expires_at
     if rate_limit_per_minute is not _UNSET:
         assert rate_limit_per_minute is None or isinstance(rate_limit_per_minute, int)

@@ -10,6 +10,7 @@ BLAKE2b and a dict lookup; nothing here writes to the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -113,6 +114,8 @@ class KeyVerifier:
         self._on_app_change = on_app_change or (lambda app_id: None)
         self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         self._failing = False
+        # Set when a change was announced (PostgreSQL): poll now, not at the next tick.
+        self._wake = asyncio.Event()
 
     async def verify(
         self,
@@ -307,10 +310,18 @@ class KeyVerifier:
             await session.commit()
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def wake(self) -> None:
+        """Poll at once: another process announced a change (api_keys/change_listener.py)."""
+        self._wake.set()
+
     async def watch(self, interval: float) -> None:
-        """Poll for changes forever (a background task of each server process)."""
+        """Poll for changes forever (a background task of each server process): every
+        ``interval`` seconds, and whenever ``wake`` is called."""
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            # Cleared before the poll: a notice arriving during it brings another.
+            self._wake.clear()
             if time.monotonic() >= self._next_prune:
                 self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                 try:

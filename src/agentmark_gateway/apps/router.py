@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.apps import service
 from agentmark_gateway.apps.schemas import AppCreate, AppPublic, AppUpdate
 from agentmark_gateway.auth.deps import SignedIn, allowed
@@ -11,7 +12,7 @@ from agentmark_gateway.deps import DbSession
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.users.roles import Action
 
-router = APIRouter(prefix="/v1/apps", tags=["Apps"])
+router = APIRouter(prefix="/v1/apps", tags=["Apps"], route_class=ApiRoute)
 
 
 @router.get("", summary="List apps")

@@ -4,14 +4,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentmark_gateway.request_body import RequestBody
 
-class AppCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class AppCreate(RequestBody):
     name: str = Field(min_length=1, max_length=255)
 
 
-class AppUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AppUpdate(RequestBody):
     name: str = Field(min_length=1, max_length=255)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentmark_gateway.api_keys.models import KeyChange
 from agentmark_gateway.apps.models import App
 from agentmark_gateway.audit.service import Actor, record
+from agentmark_gateway.controls import check_plain
 from agentmark_gateway.errors import Conflict, NotFound
 
 
@@ -17,7 +18,7 @@ def _duplicate(name: str) -> Conflict:
 
 
 async def create_app(session: AsyncSession, *, actor: Actor, name: str) -> App:
-    name = name.strip()
+    name = check_plain(name.strip(), "name")
     if await session.scalar(select(App.id).where(App.name == name)):
         raise _duplicate(name)
     app = App(name=name)
@@ -66,7 +67,7 @@ async def find_app(session: AsyncSession, id_or_name: str) -> App:
 
 
 async def rename_app(session: AsyncSession, *, actor: Actor, app: App, name: str) -> App:
-    name = name.strip()
+    name = check_plain(name.strip(), "name")
     old = app.name
     if name != old and await session.scalar(select(App.id).where(App.name == name)):
         raise _duplicate(name)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict
 
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.audit import service
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
@@ -13,7 +14,7 @@ from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.scores.schemas import DayOrMoment
 from agentmark_gateway.users.roles import Action
 
-router = APIRouter(prefix="/v1/audit-log", tags=["Audit log"])
+router = APIRouter(prefix="/v1/audit-log", tags=["Audit log"], route_class=ApiRoute)
 
 
 class AuditEventPublic(BaseModel):

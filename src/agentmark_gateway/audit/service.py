@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway.audit.models import AuditEvent
+from agentmark_gateway.pagination import bounded_count
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ async def list_events(
         query = query.where(AuditEvent.action == action)
     if since is not None:
         query = query.where(AuditEvent.created_at >= since)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = await session.scalar(bounded_count(query, offset)) or 0
     rows = await session.scalars(
         query.order_by(AuditEvent.created_at.desc(), AuditEvent.id).limit(limit).offset(offset)
     )

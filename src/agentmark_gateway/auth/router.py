@@ -3,18 +3,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.auth import service
 from agentmark_gateway.auth.deps import CurrentUser
 from agentmark_gateway.deps import DbSession
+from agentmark_gateway.request_body import RequestBody
 from agentmark_gateway.users.schemas import UserPublic
 
-router = APIRouter(prefix="/v1/auth", tags=["Sign-in"])
+router = APIRouter(prefix="/v1/auth", tags=["Sign-in"], route_class=ApiRoute)
 
 
-class LoginBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LoginBody(RequestBody):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from agentmark_gateway.read_timeouts import HeaderTimeoutProtocol
 from agentmark_gateway.settings import Settings
 
 FACTORIES = {
@@ -27,6 +28,7 @@ def uvicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
         "port": settings.port,
         "workers": workers,
         "log_level": settings.log_level,
+        "http": f"{HeaderTimeoutProtocol.__module__}:{HeaderTimeoutProtocol.__name__}",
         "proxy_headers": False,
         "server_header": False,
         "timeout_graceful_shutdown": 20,

@@ -15,7 +15,7 @@ from agentmark_gateway.api_keys.schemas import (
 from agentmark_gateway.apps.service import find_app
 from agentmark_gateway.audit.service import CLI_ACTOR
 from agentmark_gateway.cli.context import run
-from agentmark_gateway.cli.tables import render
+from agentmark_gateway.cli.tables import cell, render
 from agentmark_gateway.settings import Settings
 
 app = typer.Typer(help="API keys: create, list, show, edit, delete, roll.", no_args_is_help=True)
@@ -209,7 +209,7 @@ def edit(
             changes["allowed_cidrs"] = allow_cidr or None
         key = await service.edit_key(session, actor=CLI_ACTOR, key=key, **changes)  # type: ignore[arg-type]
         public = service.to_public(key)
-        return f"{public.id} {public.name}: {public.role} [{', '.join(public.permissions)}]"
+        return f"{public.id} {cell(public.name)}: {public.role} [{', '.join(public.permissions)}]"
 
     typer.echo(run(work))
 

@@ -8,8 +8,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from agentmark_gateway.app import create_app
+from agentmark_gateway.cli.parent import MASTER_PID_VARIABLE, exit_with_master
 from agentmark_gateway.db import migrate
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
+from agentmark_gateway.read_timeouts import HeaderTimeoutProtocol
 from agentmark_gateway.settings import Settings
 from agentmark_gateway.users import service as users
 
@@ -20,6 +22,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 
 def factory() -> FastAPI:
     """Entry point for each server worker: settings from the environment."""
+    exit_with_master()
     return create_app(Settings())
 
 
@@ -61,6 +64,10 @@ def serve(
     # Workers build their own settings from the environment; pass the CLI's choices on.
     os.environ["AGENTMARK_HOST"] = settings.host
     os.environ["AGENTMARK_PORT"] = str(settings.port)
+    if workers > 1:
+        os.environ[MASTER_PID_VARIABLE] = str(os.getpid())
+    else:
+        os.environ.pop(MASTER_PID_VARIABLE, None)  # this process serves; none to watch
     uvicorn.run(
         "agentmark_gateway.cli.serve:factory",
         factory=True,
@@ -68,6 +75,11 @@ def serve(
         port=settings.port,
         workers=workers,
         log_level=settings.log_level,
+        # Headers have a deadline (AGENTMARK_READ_TIMEOUT_SECONDS); uvicorn's own
+        # protocol waits for them forever.
+        http=f"{HeaderTimeoutProtocol.__module__}:{HeaderTimeoutProtocol.__name__}",
+        # X-Forwarded-For and X-Forwarded-Proto are read by the app, from the
+        # trusted proxies only (netaccess, forwarded): one rule for both.
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

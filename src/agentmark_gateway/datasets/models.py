@@ -8,6 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from agentmark_gateway.db.base import Base, JSONType, UTCDateTime, new_id, utcnow
 
+# Datasets whose name starts with this are not (or no longer) the app's: an upload
+# still being written, or a replaced dataset whose rows are being deleted. No
+# dataset name can hold it (names refuse control characters), and no list shows them.
+HIDDEN_PREFIX = "\x01"
+
 
 class Dataset(Base):
     """A dataset; its name is its path without ``.jsonl`` (``evals/math``: ``evals/math.jsonl``)."""

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import AfterValidator
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.datasets import service
 from agentmark_gateway.datasets.mapping import RowMapping
 from agentmark_gateway.datasets.schemas import (
@@ -30,12 +31,12 @@ from agentmark_gateway.datasets.schemas import (
     SpansImport,
     TracesImport,
 )
-from agentmark_gateway.deps import DbSession
+from agentmark_gateway.deps import DbSession, GatewayDep
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.templates.paths import MAX_DATASET_NAME_LENGTH, check_dataset_name
 
-router = APIRouter(tags=["Datasets"])
+router = APIRouter(tags=["Datasets"], route_class=ApiRoute)
 
 BUSY: dict[int | str, dict[str, Any]] = {
     409: {"description": "Another writer kept the dataset busy; try again"}
@@ -106,10 +107,15 @@ async def append_row(
     dataset_name: DatasetName,
     body: DatasetRowIn,
     db: DbSession,
+    gateway: GatewayDep,
     key: VerifiedKey = requires("dataset.write"),
 ) -> RowAppendedResponse:
     [line] = await service.append_rows(
-        db, app_id=key.app_id, name=dataset_name, rows=[body.to_data()]
+        db,
+        app_id=key.app_id,
+        name=dataset_name,
+        rows=[body.to_data()],
+        max_rows=gateway.settings.max_dataset_rows,
     )
     return RowAppendedResponse(data=RowAppended(line_number=line))
 
@@ -132,6 +138,7 @@ async def import_from_traces(
     body: TracesImport,
     response: Response,
     db: DbSession,
+    gateway: GatewayDep,
     key: VerifiedKey = requires("dataset.write", "trace.read"),
 ) -> ImportResponse:
     results = await service.import_from_traces(
@@ -140,6 +147,7 @@ async def import_from_traces(
         name=dataset_name,
         trace_ids=body.trace_ids,
         mapping=_mapping(body.mapping),
+        max_rows=gateway.settings.max_dataset_rows,
     )
     return _outcome(results, response)
 
@@ -156,6 +164,7 @@ async def import_from_spans(
     body: SpansImport,
     response: Response,
     db: DbSession,
+    gateway: GatewayDep,
     key: VerifiedKey = requires("dataset.write", "span.read"),
 ) -> ImportResponse:
     results = await service.import_from_spans(
@@ -164,6 +173,7 @@ async def import_from_spans(
         name=dataset_name,
         span_ids=body.span_ids,
         mapping=_mapping(body.mapping),
+        max_rows=gateway.settings.max_dataset_rows,
     )
     return _outcome(results, response)
 

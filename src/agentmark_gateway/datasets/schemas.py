@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from agentmark_gateway.datasets.mapping import check_source
 from agentmark_gateway.pagination import Pagination
+from agentmark_gateway.request_body import RequestBody
 from agentmark_gateway.templates.jsonvalues import check_storable
 
 MAX_IMPORT_IDS = 100
 
 
-class DatasetRowIn(BaseModel):
+class DatasetRowIn(RequestBody):
     """One dataset row, as a line of a ``.jsonl`` file or an appended row."""
-
-    model_config = ConfigDict(extra="forbid")
 
     input: dict[str, Any] = Field(description="The prompt's props for this row.")
     expected_output: Any = Field(default=None, description="What a correct answer looks like.")
@@ -75,10 +74,8 @@ class RowAppendedResponse(BaseModel):
 Source = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(check_source)]
 
 
-class RowMappingIn(BaseModel):
+class RowMappingIn(RequestBody):
     """Where each field of the new rows comes from (see ``datasets.mapping``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     input: Source | None = Field(default=None, description="Default: the span's input.")
     expected_output: Source | None = Field(default=None, description="Default: the span's output.")
@@ -90,16 +87,12 @@ class RowMappingIn(BaseModel):
 SourceId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class TracesImport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TracesImport(RequestBody):
     trace_ids: list[SourceId] = Field(min_length=1, max_length=MAX_IMPORT_IDS)
     mapping: RowMappingIn | None = None
 
 
-class SpansImport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SpansImport(RequestBody):
     span_ids: list[SourceId] = Field(
         min_length=1, max_length=MAX_IMPORT_IDS, description="Span ids (unique within the app)."
     )

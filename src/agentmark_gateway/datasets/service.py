@@ -2,7 +2,7 @@
 
 Line numbers are 1-based and dense: row N is line N of the file that
 ``GET /v1/templates?path=NAME.jsonl`` serves. Writers of one dataset are
-serialized by ``_lock`` (a row lock on PostgreSQL, the write lock on SQLite);
+serialized by ``lock_dataset`` (a row lock on PostgreSQL, the write lock on SQLite);
 the unique (dataset, line) constraint is the backstop, and a writer that still
 loses a race retries.
 """
@@ -12,21 +12,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import CursorResult, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentmark_gateway.datasets.jsonl import too_many_rows
 from agentmark_gateway.datasets.mapping import RowMapping, row_from_span
-from agentmark_gateway.datasets.models import Dataset, DatasetRow
+from agentmark_gateway.datasets.models import HIDDEN_PREFIX, Dataset, DatasetRow
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import Conflict, NotFound
+from agentmark_gateway.pagination import bounded_count
 from agentmark_gateway.templates.jsonvalues import check_storable
 from agentmark_gateway.traces.models import Span
 
 WRITE_ATTEMPTS = 5
 STREAM_BATCH = 500
+# Rows written or deleted per transaction by uploads and deletes: a few milliseconds
+# of SQLite's write lock, so other writers (other apps' ingest) go on between batches.
+BATCH_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def not_found(name: str) -> NotFound:
 
 
 async def get_dataset(session: AsyncSession, *, app_id: str, name: str) -> Dataset:
-    dataset = await _find(session, app_id=app_id, name=name)
+    dataset = await find_dataset(session, app_id=app_id, name=name)
     if dataset is None:
         raise not_found(name)
     return dataset
@@ -62,7 +67,7 @@ async def list_datasets(
     session: AsyncSession, *, app_id: str, leaf: str | None = None, limit: int, offset: int
 ) -> tuple[list[DatasetSummary], int]:
     """The app's datasets by name; ``leaf`` keeps those whose last path segment equals it."""
-    where = [Dataset.app_id == app_id]
+    where = [Dataset.app_id == app_id, ~Dataset.name.startswith(HIDDEN_PREFIX)]
     if leaf is not None:
         where.append(or_(Dataset.name == leaf, Dataset.name.endswith(f"/{leaf}", autoescape=True)))
     total = await session.scalar(select(func.count()).select_from(Dataset).where(*where)) or 0
@@ -86,12 +91,8 @@ async def list_rows(
     session: AsyncSession, *, app_id: str, name: str, limit: int, offset: int
 ) -> tuple[list[DatasetRow], int]:
     dataset = await get_dataset(session, app_id=app_id, name=name)
-    total = (
-        await session.scalar(
-            select(func.count()).select_from(DatasetRow).where(DatasetRow.dataset_id == dataset.id)
-        )
-        or 0
-    )
+    rows_of_dataset = select(DatasetRow.id).where(DatasetRow.dataset_id == dataset.id)
+    total = await session.scalar(bounded_count(rows_of_dataset, offset)) or 0
     rows = await session.scalars(
         select(DatasetRow)
         .where(DatasetRow.dataset_id == dataset.id)
@@ -132,16 +133,28 @@ async def stream_rows(
 
 
 async def append_rows(
-    session: AsyncSession, *, app_id: str, name: str, rows: list[dict[str, Any]]
+    session: AsyncSession,
+    *,
+    app_id: str,
+    name: str,
+    rows: list[dict[str, Any]],
+    max_rows: int | None = None,
 ) -> list[int]:
-    """Appends ``rows`` in one transaction, creating the dataset if needed; their line numbers."""
+    """Appends ``rows`` in one transaction, creating the dataset if needed; their line numbers.
+
+    413 when the dataset would hold more than ``max_rows`` rows.
+    """
     for _ in range(WRITE_ATTEMPTS):
         try:
             dataset, _created = await _get_or_create(session, app_id=app_id, name=name)
-            await _lock(session, dataset)
+            await lock_dataset(session, dataset)
             last = await session.scalar(
                 select(func.max(DatasetRow.line_number)).where(DatasetRow.dataset_id == dataset.id)
             )
+            # Line numbers are dense, so the last one is the row count.
+            if max_rows is not None and (last or 0) + len(rows) > max_rows:
+                await session.rollback()
+                raise too_many_rows(max_rows)
             first = (last or 0) + 1
             numbers = list(range(first, first + len(rows)))
             await _insert(session, dataset, zip(numbers, rows, strict=True))
@@ -150,33 +163,32 @@ async def append_rows(
         except IntegrityError:
             # A concurrent writer created the dataset or took these line numbers.
             await session.rollback()
-    raise _busy(name)
-
-
-async def replace_rows(
-    session: AsyncSession, *, app_id: str, name: str, rows: list[dict[str, Any]]
-) -> tuple[Dataset, bool]:
-    """The dataset becomes exactly ``rows`` (lines 1..n), in one transaction; True if created."""
-    for _ in range(WRITE_ATTEMPTS):
-        try:
-            dataset, created = await _get_or_create(session, app_id=app_id, name=name)
-            await _lock(session, dataset)
-            await session.execute(delete(DatasetRow).where(DatasetRow.dataset_id == dataset.id))
-            await _insert(session, dataset, enumerate(rows, start=1))
-            await session.commit()
-            return dataset, created
-        except IntegrityError:
-            await session.rollback()
-    raise _busy(name)
+    raise busy(name)
 
 
 async def delete_dataset(session: AsyncSession, *, app_id: str, name: str) -> None:
     dataset = await get_dataset(session, app_id=app_id, name=name)
-    await session.delete(dataset)  # its rows go with it (ON DELETE CASCADE)
+    # Gone for readers at once (one short transaction); its rows then go a batch at a time.
+    dataset.name = f"{HIDDEN_PREFIX}deleted/{dataset.id}"
+    await session.commit()
+    await delete_in_batches(session, dataset.id)
+
+
+async def delete_in_batches(session: AsyncSession, dataset_id: str) -> None:
+    """Deletes a hidden dataset's rows, a batch per transaction, then the dataset."""
+    while True:
+        batch = select(DatasetRow.id).where(DatasetRow.dataset_id == dataset_id).limit(BATCH_ROWS)
+        result = await session.execute(
+            delete(DatasetRow).where(DatasetRow.id.in_(batch.scalar_subquery()))
+        )
+        await session.commit()
+        if not cast("CursorResult[Any]", result).rowcount:
+            break
+    await session.execute(delete(Dataset).where(Dataset.id == dataset_id))
     await session.commit()
 
 
-async def _find(session: AsyncSession, *, app_id: str, name: str) -> Dataset | None:
+async def find_dataset(session: AsyncSession, *, app_id: str, name: str) -> Dataset | None:
     dataset: Dataset | None = await session.scalar(
         select(Dataset).where(Dataset.app_id == app_id, Dataset.name == name)
     )
@@ -184,7 +196,7 @@ async def _find(session: AsyncSession, *, app_id: str, name: str) -> Dataset | N
 
 
 async def _get_or_create(session: AsyncSession, *, app_id: str, name: str) -> tuple[Dataset, bool]:
-    dataset = await _find(session, app_id=app_id, name=name)
+    dataset = await find_dataset(session, app_id=app_id, name=name)
     if dataset is not None:
         return dataset, False
     dataset = Dataset(app_id=app_id, name=name)
@@ -193,7 +205,7 @@ async def _get_or_create(session: AsyncSession, *, app_id: str, name: str) -> tu
     return dataset, True
 
 
-async def _lock(session: AsyncSession, dataset: Dataset) -> None:
+async def lock_dataset(session: AsyncSession, dataset: Dataset) -> None:
     """Serialize writers of this dataset until commit (and mark it changed)."""
     now = utcnow()
     await session.execute(update(Dataset).where(Dataset.id == dataset.id).values(updated_at=now))
@@ -212,7 +224,7 @@ async def _insert(
         await session.execute(insert(DatasetRow), values)
 
 
-def _busy(name: str) -> Conflict:
+def busy(name: str) -> Conflict:
     return Conflict(f"Dataset '{name}' is busy; try again", code="dataset_busy")
 
 
@@ -226,13 +238,20 @@ async def import_from_traces(
     name: str,
     trace_ids: list[str],
     mapping: RowMapping | None,
+    max_rows: int | None = None,
 ) -> list[ImportResult]:
     """One row per trace, from its root span (the earliest span without a parent)."""
     spans: dict[str, Span | str | None] = {
         tid: await _root_span(session, app_id=app_id, trace_id=tid) for tid in _unique(trace_ids)
     }
     return await _import(
-        session, app_id=app_id, name=name, spans=spans, what="trace", mapping=mapping
+        session,
+        app_id=app_id,
+        name=name,
+        spans=spans,
+        what="trace",
+        mapping=mapping,
+        max_rows=max_rows,
     )
 
 
@@ -243,6 +262,7 @@ async def import_from_spans(
     name: str,
     span_ids: list[str],
     mapping: RowMapping | None,
+    max_rows: int | None = None,
 ) -> list[ImportResult]:
     """One row per span. A span id names a span of the app (ids are random 64-bit values)."""
     found: dict[str, list[Span]] = {sid: [] for sid in _unique(span_ids)}
@@ -258,7 +278,13 @@ async def import_from_spans(
         else:
             spans[sid] = candidates[0] if candidates else None
     return await _import(
-        session, app_id=app_id, name=name, spans=spans, what="span", mapping=mapping
+        session,
+        app_id=app_id,
+        name=name,
+        spans=spans,
+        what="span",
+        mapping=mapping,
+        max_rows=max_rows,
     )
 
 
@@ -287,6 +313,7 @@ async def _import(
     spans: dict[str, Span | str | None],
     what: str,
     mapping: RowMapping | None,
+    max_rows: int | None,
 ) -> list[ImportResult]:
     """``spans`` maps each id to its span, to None (not found) or to why it cannot be used."""
     results: dict[str, ImportResult] = {}
@@ -302,7 +329,9 @@ async def _import(
             except ValueError as exc:  # a MappingError, or a value no database could store
                 results[source_id] = ImportResult(source_id, error=str(exc))
     if rows:
-        numbers = await append_rows(session, app_id=app_id, name=name, rows=[r for _, r in rows])
+        numbers = await append_rows(
+            session, app_id=app_id, name=name, rows=[r for _, r in rows], max_rows=max_rows
+        )
         for (source_id, _), number in zip(rows, numbers, strict=True):
             results[source_id] = ImportResult(source_id, line_number=number)
     return [results[source_id] for source_id in spans]

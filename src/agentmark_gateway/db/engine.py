@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -15,7 +16,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from agentmark_gateway.db.discard import discard_broken_connections
 from agentmark_gateway.db.sqlite_writes import QueuedWriterConnection
+from agentmark_gateway.filemodes import private_database
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -51,22 +54,23 @@ def make_engine(
     """
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        if target.database and target.database != ":memory:":
-            from pathlib import Path
-
-            Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+        if target.database and target.database != ":memory:" and not target.query.get("uri"):
+            private_database(Path(target.database))
         engine = create_async_engine(
             target,
             connect_args={"timeout": timeout, "factory": QueuedWriterConnection},
             **kwargs,
         )
         _tune_sqlite(engine, busy_timeout_ms=max(1, round(timeout * 1000)))
+        discard_broken_connections(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("connect_args", {"timeout": timeout, "command_timeout": statement_timeout})
-    return create_async_engine(target, **kwargs)
+    engine = create_async_engine(target, **kwargs)
+    discard_broken_connections(engine)
+    return engine
 
 
 def _tune_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:

@@ -8,15 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.metrics import service
 from agentmark_gateway.metrics.schemas import Bucket, MetricsResponse
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.traces.params import date_range, invalid
 
-router = APIRouter()
+router = APIRouter(route_class=ApiRoute)
 
 DEFAULT_RANGE = timedelta(days=7)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @router.get(
@@ -40,7 +42,8 @@ async def get_metrics(
 ) -> dict[str, Any]:
     start, end = date_range(start_date, end_date)
     end = end or datetime.now(UTC)
-    start = start or end - DEFAULT_RANGE
+    # Counted up from the calendar's first instant: end - 7 days would overflow in its first week.
+    start = start or EARLIEST + max(end - EARLIEST - DEFAULT_RANGE, timedelta(0))
     if start > end:
         raise invalid("Invalid query parameters: start_date is after end_date")
     if service.bucket_count(start, end, bucket) > service.MAX_BUCKETS:

@@ -11,9 +11,9 @@ Correct while fast:
   handler produced is kept, so the same query string gets the same answer
   (path validation, unknown parameters and the like were all decided for it).
 - Publishing or deleting a template forgets the app's entries in this process
-  at once, and in every other process within a poll of ``key_changes``
-  (``KEYS_CHANGED``'s sibling ``TEMPLATES_CHANGED``); deleting an app forgets
-  them too.
+  at once, and in every other process when it reads ``key_changes``
+  (``KEYS_CHANGED``'s sibling ``TEMPLATES_CHANGED``): as the row commits on
+  PostgreSQL (pushed), within a poll on SQLite; deleting an app forgets them too.
 - A render that raced a change is not kept: ``generation`` moves on every
   change, and ``put`` ignores an answer rendered under an older one.
 - Entries live ``ttl`` seconds at most (a backstop, not the mechanism), and

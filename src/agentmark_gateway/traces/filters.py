@@ -22,6 +22,11 @@ class Sort:
     descending: bool
 
 
+# A list filter (``?tag=a&tag=b``) takes at most this many values: more is a 400,
+# never a statement that grows with the URL.
+MAX_LIST_VALUES = 20
+
+
 @dataclass(frozen=True)
 class TraceFilters:
     """A trace matches when it starts in [start_ns, end_ns] and any span matches each field."""

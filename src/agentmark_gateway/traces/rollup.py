@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from agentmark_gateway.traces.filters import STATUS_CODES, SessionFilters, Sort, TraceFilters
 from agentmark_gateway.traces.models import Span, Trace, TraceTag
@@ -72,15 +72,21 @@ def filtered_traces(app_id: str, filters: TraceFilters) -> AnySelect:
                 select(Span.trace_id).where(Span.app_id == app_id, Span.model == filters.model)
             )
         )
-    for tag in filters.tags:
-        query = query.where(
-            exists().where(
-                TraceTag.app_id == app_id,
-                TraceTag.trace_id == Trace.trace_id,
-                TraceTag.tag == tag,
-            )
-        )
+    if filters.tags:
+        query = query.where(Trace.trace_id.in_(_traces_with_all_tags(app_id, filters.tags)))
     return query
+
+
+def _traces_with_all_tags(app_id: str, tags: tuple[str, ...]) -> AnySelect:
+    """Ids of the app's traces carrying every one of ``tags``: one statement
+    whatever their number (a tag is one row per trace, so counting rows counts tags)."""
+    wanted = sorted(set(tags))
+    return (
+        select(TraceTag.trace_id)
+        .where(TraceTag.app_id == app_id, TraceTag.tag.in_(wanted))
+        .group_by(TraceTag.trace_id)
+        .having(func.count() == len(wanted))
+    )
 
 
 def ordered(rows: Any, sort: Sort, columns: dict[str, Any], tiebreak: Any) -> AnySelect:

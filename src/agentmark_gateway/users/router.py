@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.audit.service import record
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
@@ -13,7 +14,7 @@ from agentmark_gateway.users.models import User
 from agentmark_gateway.users.roles import Action
 from agentmark_gateway.users.schemas import MemberInvite, MemberInvited, MemberPublic, MemberUpdate
 
-router = APIRouter(prefix="/v1/members", tags=["Members"])
+router = APIRouter(prefix="/v1/members", tags=["Members"], route_class=ApiRoute)
 
 DUPLICATE_EMAIL: dict[int | str, dict[str, Any]] = {
     409: {"description": "A member with this email exists"}

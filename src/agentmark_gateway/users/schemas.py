@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentmark_gateway.request_body import RequestBody
+
 
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -22,14 +24,12 @@ class MemberPublic(UserPublic):
 ROLE_CHOICES: dict[str, Any] = {"enum": ["owner", "admin", "write", "read"]}
 
 
-class MemberInvite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MemberInvite(RequestBody):
     email: str = Field(min_length=3, max_length=320, json_schema_extra={"format": "email"})
     role: str = Field(default="read", json_schema_extra=ROLE_CHOICES)
 
 
-class MemberUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MemberUpdate(RequestBody):
     role: str = Field(json_schema_extra=ROLE_CHOICES)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentmark_gateway.audit.service import Actor, record
 from agentmark_gateway.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from agentmark_gateway.auth.tokens import new_link_token, token_digest
+from agentmark_gateway.controls import check_plain
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import BadRequest, Conflict, Forbidden, NotFound
 from agentmark_gateway.users.models import OneTimeToken, User
@@ -21,7 +22,7 @@ SETUP_TTL = timedelta(days=1)
 
 
 def normalize_email(email: str) -> str:
-    email = email.strip().lower()
+    email = check_plain(email.strip().lower(), "email")
     if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
         raise BadRequest("A valid email address is required", code="invalid_email")
     return email

@@ -14,7 +14,7 @@ from agentmark_gateway.users.models import OneTimeToken, User
 from agentmark_gateway.users.roles import OrgRole
 from agentmark_gateway.web import session
 from agentmark_gateway.web.csrf import SESSION_COOKIE
-from agentmark_gateway.web.route import WebRoute, redirect
+from agentmark_gateway.web.route import WebRoute, local_path, redirect
 from agentmark_gateway.web.templating import render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -24,17 +24,10 @@ Password = Annotated[str, Form(max_length=1024)]
 LinkToken = Annotated[str, Path(max_length=128)]
 
 
-def _local_path(target: str | None) -> str:
-    """Only paths on this site: ``next=//evil.example`` must not leave it."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
-
-
 @router.get("/login")
 async def login_page(request: Request, db: DbSession, next: str | None = None) -> Response:
     no_users = await users.count_users(db) == 0
-    return render(request, "auth/login.html", {"next": _local_path(next), "no_users": no_users})
+    return render(request, "auth/login.html", {"next": local_path(next), "no_users": no_users})
 
 
 @router.post("/login")
@@ -57,7 +50,7 @@ async def login(
         )
     except (Unauthorized, RateLimited) as error:
         context = {
-            "next": _local_path(next),
+            "next": local_path(next),
             "no_users": False,
             "email": email,
             "error": error.message,
@@ -73,7 +66,7 @@ async def login(
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         await auth.logout(db, old)
-    response = redirect(request, _local_path(next))
+    response = redirect(request, local_path(next))
     session.start(request, response, token)
     return response
 

@@ -27,6 +27,14 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 REFUSED = "This form has expired or did not come from this site. Reload the page and try again."
 
 
+def secure_cookies(request: Request) -> bool:
+    """Cookies get ``Secure`` over https (as a trusted proxy reports it, see
+    ``forwarded``) and whenever the public URL is https, so they never travel in
+    clear text even on a request that reached the gateway some other way."""
+    settings = request.app.state.gateway.settings
+    return request.url.scheme == "https" or settings.base_url.startswith("https://")
+
+
 def _anchor(request: Request) -> str | None:
     fresh: str | None = getattr(request.state, "new_presession", None)
     return fresh or request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRESESSION_COOKIE)
@@ -67,6 +75,6 @@ def set_presession_cookie(request: Request, response: Response) -> None:
             fresh,
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=secure_cookies(request),
             path="/",
         )

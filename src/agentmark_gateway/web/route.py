@@ -63,8 +63,34 @@ def sign_in_url(request: Request) -> str:
     return "/login" if path in ("/", "/login") else f"/login?next={quote(path, safe='')}"
 
 
+def local_path(target: str | None) -> str:
+    r"""``target`` when it is a plain path on this site, else ``/``.
+
+    Browsers drop tabs and newlines from a URL, read a backslash as a slash and
+    trim control characters, so ``/\t/evil.example`` or ``/\evil.example``
+    becomes ``//evil.example``: another site. Only printable ASCII without spaces
+    or backslashes (what ``sign_in_url`` produces) starting with exactly one
+    slash is a local path; anything else, however it would be read, is not.
+    """
+    if (
+        target
+        and target.isascii()
+        and target.isprintable()
+        and " " not in target
+        and "\\" not in target
+        and target.startswith("/")
+        and not target.startswith("//")
+    ):
+        return target
+    return "/"
+
+
 def redirect(request: Request, url: str) -> Response:
-    """A redirect that works for a plain form post (303) and for htmx (HX-Redirect)."""
+    """A redirect that works for a plain form post (303) and for htmx (HX-Redirect).
+
+    Never off site: ``url`` goes through ``local_path``, the one rule for targets.
+    """
+    url = local_path(url)
     if is_htmx(request):
         return Response(status_code=200, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)

@@ -1,7 +1,8 @@
 """The dashboard: server-rendered pages on the same services as the API.
 
 ``install(app)`` adds the pages (kept out of the OpenAPI document) and the
-static files: hand-written CSS and JS, and htmx vendored in ``static/``.
+static files: hand-written CSS and JS, and htmx and Swagger UI (``/docs``) vendored
+in ``static/``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from agentmark_gateway.web import app_pages, audit_pages, auth_pages, key_pages, member_pages
+from agentmark_gateway.web import (
+    api_docs,
+    app_pages,
+    audit_pages,
+    auth_pages,
+    key_pages,
+    member_pages,
+)
 from agentmark_gateway.web.route import SecureStatic
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -22,6 +30,7 @@ ROUTERS = (
     key_pages.router,
     member_pages.router,
     audit_pages.router,
+    api_docs.router,
 )
 
 __all__ = ["install"]

@@ -12,7 +12,7 @@ from agentmark_gateway.auth import service as auth
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import Forbidden
 from agentmark_gateway.users.roles import Action, can
-from agentmark_gateway.web.csrf import PRESESSION_COOKIE, SESSION_COOKIE
+from agentmark_gateway.web.csrf import PRESESSION_COOKIE, SESSION_COOKIE, secure_cookies
 
 
 class SignInRequired(Exception):
@@ -72,7 +72,7 @@ def start(request: Request, response: Response, token: str) -> None:
         max_age=settings.session_ttl_seconds,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
         path="/",
     )
     response.delete_cookie(PRESESSION_COOKIE, path="/")
