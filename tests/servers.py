@@ -6,12 +6,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 
 def free_port() -> int:
@@ -65,3 +69,47 @@ def gateway_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass
+class StatusRecorder:
+    """An ASGI wrapper noting the status of every request the gateway answers: the
+    clients themselves often report only success or failure."""
+
+    app: Any
+    seen: list[tuple[str, str, int]] = field(default_factory=list)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def noting(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                self.seen.append((scope["method"], scope["path"], message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, noting)
+
+    def statuses(self, method: str, path: str) -> list[int]:
+        return [s for m, p, s in self.seen if (m, p) == (method, path)]
+
+
+@contextmanager
+def threaded_gateway(app: Any) -> Iterator[tuple[str, StatusRecorder]]:
+    """``app`` served by uvicorn in a thread on a free port, behind a recorder;
+    yields the base URL and the recorder."""
+    recorder = StatusRecorder(app)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(recorder, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", recorder
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        sock.close()

@@ -18,17 +18,24 @@ from agentmark_gateway.apps.router import router as apps_router
 from agentmark_gateway.audit.router import router as audit_router
 from agentmark_gateway.auth.router import router as auth_router
 from agentmark_gateway.bodies import BodyLimitMiddleware
+from agentmark_gateway.config.router import router as config_router
 from agentmark_gateway.datasets.router import router as datasets_router
 from agentmark_gateway.experiments.router import router as experiments_router
+from agentmark_gateway.forwarded import ForwardedSchemeMiddleware
 from agentmark_gateway.metrics.router import router as metrics_router
 from agentmark_gateway.nul import NulGuardMiddleware
 from agentmark_gateway.permissions.enforce import PUBLIC_ROUTES, all_routes, route_permissions
 from agentmark_gateway.permissions.gate import KeyGate
 from agentmark_gateway.ratelimit import RateLimitHeadersMiddleware
+from agentmark_gateway.read_timeouts import BodyReadTimeoutMiddleware
+from agentmark_gateway.requests.router import router as requests_router
 from agentmark_gateway.runtime import Gateway
+from agentmark_gateway.scores.legacy_router import router as legacy_scores_router
 from agentmark_gateway.scores.router import router as scores_router
 from agentmark_gateway.settings import Settings
 from agentmark_gateway.templates.router import router as templates_router
+from agentmark_gateway.traces.graph_router import router as graph_router
+from agentmark_gateway.traces.legacy_router import router as legacy_traces_router
 from agentmark_gateway.traces.router import router as traces_router
 from agentmark_gateway.users.router import router as members_router
 
@@ -39,6 +46,12 @@ DATA_ROUTERS = (
     datasets_router,
     metrics_router,
     experiments_router,
+    # The rest of AgentMark's reference API, and the old TypeScript SDK's routes.
+    graph_router,
+    requests_router,
+    config_router,
+    legacy_traces_router,
+    legacy_scores_router,
 )
 MANAGEMENT_ROUTERS = (auth_router, apps_router, api_keys_router, audit_router, members_router)
 
@@ -87,7 +100,8 @@ def create_app(settings: Settings | None = None, *, gateway: Gateway | None = No
         description="Scoped API keys in front of an app's traces, scores, templates, "
         "datasets, metrics and experiments.",
         openapi_url="/v1/openapi.json",
-        docs_url="/docs",
+        # /docs is the dashboard's (web/api_docs.py): Swagger UI from the package, not a CDN.
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
         # FastAPI's built-in OpenTelemetry hooks look for configured providers on
@@ -103,6 +117,9 @@ def create_app(settings: Settings | None = None, *, gateway: Gateway | None = No
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(BodyReadTimeoutMiddleware, seconds=settings.read_timeout_seconds)
+    # Outermost of the stack: every layer inside sees the scheme a trusted proxy reports.
+    app.add_middleware(ForwardedSchemeMiddleware, resolver=gateway.client_addresses)
 
     app.include_router(meta.router)
     # Data routes first: the router tries routes in order, and SDK calls are the
@@ -191,7 +208,7 @@ def _add_security(schema: dict[str, Any], app: FastAPI) -> None:
             operation = schema["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue
-            public = (method, route.path) in PUBLIC_ROUTES or route.path == "/v1/capabilities"
+            public = (method, route.path) in PUBLIC_ROUTES
             _describe_errors(
                 operation,
                 data_route=permissions is not None,
@@ -203,7 +220,7 @@ def _add_security(schema: dict[str, Any], app: FastAPI) -> None:
                 params = operation.setdefault("parameters", [])
                 if not any(p.get("name", "").lower() == "x-agentmark-app-id" for p in params):
                     params.append(app_header)
-            elif route.path != "/v1/auth/login" and route.path != "/v1/capabilities":
+            elif not public:
                 operation["security"] = [{"SessionToken": []}]
 
 
@@ -215,12 +232,6 @@ LINKS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
         "scoreId",
         "$response.body#/data/id",
         (("get", "/v1/scores/{scoreId}"), ("delete", "/v1/scores/{scoreId}")),
-    ),
-    (
-        "/v1/experiments",
-        "experimentId",
-        "$response.body#/data/id",
-        (("get", "/v1/experiments/{experimentId}"),),
     ),
     (
         "/v1/apps",

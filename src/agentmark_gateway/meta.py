@@ -1,4 +1,5 @@
-"""Public routes: health and what this gateway serves."""
+"""Public routes: health, what this gateway serves, its model prices, and the 501s of
+AgentMark Cloud's own routes."""
 
 from __future__ import annotations
 
@@ -7,20 +8,32 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
-from agentmark_gateway import __version__
+from agentmark_gateway import __version__, cloud_only
+from agentmark_gateway.api_route import ApiRoute
+from agentmark_gateway.metrics.pricing_router import router as pricing_router
+from agentmark_gateway.permissions.enforce import all_routes
 
-router = APIRouter(tags=["Meta"])
+router = APIRouter(tags=["Meta"], route_class=ApiRoute)
+router.include_router(pricing_router)
+router.include_router(cloud_only.router)
 
-CAPABILITIES = {
-    "traces": True,
-    "spans": True,
-    "sessions": True,
-    "scores": True,
-    "templates": True,
-    "datasets": True,
-    "metrics": True,
-    "experiments": True,
+# The reference API's endpoint groups, each served when the gateway has this route.
+ENDPOINTS = {
+    "traces": "/v1/traces",
+    "spans": "/v1/spans",
+    "sessions": "/v1/sessions",
+    "scores": "/v1/scores",
+    "score_analytics": "/v1/scores/aggregations",
+    "metrics": "/v1/metrics",
+    "experiments": "/v1/experiments",
+    "datasets": "/v1/datasets",
+    "prompts": "/v1/prompts",
+    "runs": "/v1/runs/{runId}/traces",
+    "pricing": "/v1/pricing",
 }
+# AgentMark's API answers "local" for its development server and "cloud" for the
+# hosted API; a gateway stands in for the hosted one.
+TARGET = "cloud"
 
 
 @router.get("/health", summary="Liveness and database reachability")
@@ -31,6 +44,16 @@ async def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/v1/capabilities", summary="Which features this gateway serves")
-async def capabilities() -> dict[str, Any]:
-    return {"data": {"version": __version__, "features": CAPABILITIES}}
+@router.get(
+    "/v1/capabilities",
+    summary="Which endpoints this gateway serves",
+    description="AgentMark's capabilities document, without envelope: `target`, the "
+    "gateway's `url` and one boolean per endpoint group, read from the routes it serves.",
+)
+async def capabilities(request: Request) -> dict[str, Any]:
+    paths = {getattr(route, "path", None) for route in all_routes(request.app.routes)}
+    return {
+        "target": TARGET,
+        "url": request.app.state.settings.base_url,
+        "endpoints": {name: path in paths for name, path in ENDPOINTS.items()},
+    }

@@ -51,7 +51,8 @@ def server(settings: Settings) -> Iterator[str]:
 def project(tmp_path: Path) -> Path:
     """Our fixture project, plus things push must leave alone."""
     root = tmp_path / "project"
-    shutil.copytree(FIXTURES, root)
+    # The three files these tests name; the other fixtures serve the client tests.
+    shutil.copytree(FIXTURES, root, ignore=shutil.ignore_patterns("media", "arithmetic.jsonl"))
     (root / "package.json").write_text('{"name": "not-a-template"}')
     (root / ".cache").mkdir()
     (root / ".cache" / "stale.prompt.mdx.json").write_text("{}")
@@ -223,3 +224,25 @@ def test_the_installed_command_pushes_as_a_ci_job_would(server, project, publish
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "3 published, 0 failed"
     assert publisher["plaintext_key"] not in done.stdout + done.stderr
+
+
+def test_push_publishes_the_projects_agentmark_json_as_its_config(
+    server, tmp_path, publisher, client, key_headers
+):
+    config = {"agentmarkPath": ".", "scores": {"exact": {"type": "boolean"}}}
+    shutil.copy(FIXTURES / "haiku.prompt.mdx.json", tmp_path / "haiku.prompt.mdx.json")
+    (tmp_path / "agentmark.json").write_text(json.dumps(config))
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "agentmark.json").write_text("{}")  # only the top one is the project's
+
+    result = push(tmp_path, base_url=server, key=publisher)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "created agentmark.json",
+        "created haiku.prompt.mdx",
+        "2 published, 0 failed",
+    ]
+    response = client.get("/v1/config", headers=key_headers(publisher))
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == {"commit_sha": None, "config": config}

@@ -5,15 +5,10 @@ clients themselves only report success or failure."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from agentmark_sdk import AgentMarkSDK, JsonOtlpSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -21,46 +16,15 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from agentmark_gateway.app import create_app
 from tests.fixtures.otlp import sdk as sdk_spans
 from tests.integration.test_templates_prompt_core import prompt_core  # noqa: F401
+from tests.servers import StatusRecorder, threaded_gateway
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Recorder:
-    """An ASGI wrapper noting the status of every request the gateway answers."""
-
-    app: object
-    seen: list[tuple[str, str, int]] = field(default_factory=list)
-
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
-        async def noting(message):  # type: ignore[no-untyped-def]
-            if message["type"] == "http.response.start":
-                self.seen.append((scope["method"], scope["path"], message["status"]))
-            await send(message)
-
-        await self.app(scope, receive, noting)  # type: ignore[operator]
-
-    def statuses(self, method: str, path: str) -> list[int]:
-        return [s for m, p, s in self.seen if (m, p) == (method, path)]
-
-
 @pytest.fixture
-def live(settings) -> Iterator[tuple[str, Recorder]]:
-    recorder = Recorder(create_app(settings))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(recorder, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", recorder
-    server.should_exit = True
-    thread.join(20)
-    sock.close()
+def live(settings) -> Iterator[tuple[str, StatusRecorder]]:
+    with threaded_gateway(create_app(settings)) as served:
+        yield served
 
 
 @pytest.fixture

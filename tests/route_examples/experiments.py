@@ -1,34 +1,26 @@
-"""Example requests for the experiment routes (see ``tests/route_examples/__init__.py``)."""
+"""Example requests for the experiment routes (see ``tests/route_examples/__init__.py``).
+
+A run is seeded as the clients record it: spans through ``POST /v1/traces`` and
+scores through ``POST /v1/scores``.
+"""
 
 from __future__ import annotations
 
+from tests.fixtures.otlp.experiment_runs import Row, post_run, sdk_run
 from tests.route_examples.base import Context, Example, ExampleRequest
-
-RUN = {
-    "name": "summaries v2",
-    "experiment_key": "summarize",
-    "dataset_path": "datasets/articles.jsonl",
-    "prompt_path": "prompts/summarize.prompt.mdx",
-    "tree_hash": "1f2e3d4c",
-    "items": [
-        {
-            "input": {"text": "A long article"},
-            "expected_output": "A summary",
-            "output": "A short summary",
-            "scores": [{"name": "correctness", "score": 1}],
-        }
-    ],
-}
 
 
 def _seed_run(ctx: Context) -> str:
-    response = ctx.client.post("/v1/experiments", json=RUN, headers=ctx.full_headers)
-    assert response.status_code == 201, response.text
-    return str(response.json()["data"]["id"])
+    run = sdk_run([Row(input={"text": "A long article"}, expected="A summary", scores={"ok": 1})])
+    return post_run(ctx.client, ctx.full_headers, run).run_id
 
 
 def _get_run(ctx: Context) -> ExampleRequest:
     return ExampleRequest("GET", f"/v1/experiments/{_seed_run(ctx)}")
+
+
+def _run_traces(ctx: Context) -> ExampleRequest:
+    return ExampleRequest("GET", f"/v1/runs/{_seed_run(ctx)}/traces")
 
 
 def _baseline(ctx: Context) -> ExampleRequest:
@@ -36,15 +28,15 @@ def _baseline(ctx: Context) -> ExampleRequest:
     return ExampleRequest(
         "GET",
         "/v1/experiments/baseline",
-        params={"experiment_key": "summarize", "tree_hash": "a-newer-tree"},
+        params={"experiment_key": "math-eval", "tree_hash": "a-newer-tree"},
     )
 
 
 EXAMPLES: dict[tuple[str, str], Example] = {
-    ("POST", "/v1/experiments"): lambda ctx: ExampleRequest("POST", "/v1/experiments", json=RUN),
     ("GET", "/v1/experiments"): lambda ctx: ExampleRequest(
-        "GET", "/v1/experiments", params={"experiment_key": "summarize"}
+        "GET", "/v1/experiments", params={"dataset_path": "math.dataset.jsonl"}
     ),
     ("GET", "/v1/experiments/{experimentId}"): _get_run,
     ("GET", "/v1/experiments/baseline"): _baseline,
+    ("GET", "/v1/runs/{runId}/traces"): _run_traces,
 }

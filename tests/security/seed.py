@@ -53,9 +53,14 @@ def _ok(response: Any, *statuses: int) -> Any:
 
 
 def seed_app(client: TestClient, app_id: str, key: str, tag: str, *, traces: int = 1) -> Seeded:
-    """``traces`` model-call traces in one session, a score, a template, a dataset and a run."""
+    """``traces`` model-call traces in one session, a score, a template, a dataset and a run.
+
+    The traces are the rows of the run (``run-<tag>``), marked as ``runExperiment``
+    marks them, and the score is its first row's.
+    """
     app = Seeded(tag=tag, app_id=app_id, key=key)
     app.session_id, app.user_id = f"session-{tag}", f"user-{tag}"
+    app.experiment_id, app.experiment_key = f"run-{tag}", f"key-{tag}"
     for n in range(traces):
         trace_id, spans = payloads.llm_trace(
             name=f"answer-{tag}",
@@ -67,13 +72,19 @@ def seed_app(client: TestClient, app_id: str, key: str, tag: str, *, traces: int
             model=f"model-{tag}",
             input_tokens=100 * (n + 1),
             output_tokens=10,
-            dataset_run_id=f"run-{tag}",
+            dataset_run_id=app.experiment_id,
         )
         # Dataset imports read a trace's input and output from its root span.
         spans[0]["attributes"] += payloads.attributes(
             {
                 "agentmark.request.input": f'{{"question":"ask-{tag}"}}',
                 "agentmark.response.output": f"said-{tag}",
+                "agentmark.dataset_run_name": f"run-{tag}",
+                "agentmark.dataset_item_name": str(n),
+                "agentmark.dataset_path": f"data-{tag}.jsonl",
+                "agentmark.dataset_input": f'{{"question":"row-{tag}-{n}"}}',
+                "agentmark.experiment_key": app.experiment_key,
+                "agentmark.source_tree_hash": f"tree-{tag}",
             }
         )
         payloads.post(client, app.headers, spans)
@@ -112,27 +123,4 @@ def seed_app(client: TestClient, app_id: str, key: str, tag: str, *, traces: int
         )
     )
 
-    app.experiment_key = f"key-{tag}"
-    app.experiment_id = _ok(
-        client.post(
-            "/v1/experiments",
-            json={
-                "name": f"run-{tag}",
-                "experiment_key": app.experiment_key,
-                "dataset_path": f"{app.dataset}.jsonl",
-                "prompt_path": app.template_path,
-                "tree_hash": f"tree-{tag}",
-                "items": [
-                    {
-                        "input": {"question": f"row-{tag}"},
-                        "output": f"output-{tag}",
-                        "trace_id": app.trace_ids[0],
-                        "scores": [{"name": f"exp-score-{tag}", "score": 1}],
-                    }
-                ],
-            },
-            headers=app.headers,
-        ),
-        201,
-    )["data"]["id"]
     return app

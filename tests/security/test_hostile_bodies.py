@@ -96,16 +96,6 @@ DEEP_FIELDS = [
         {"scores": [{"resource_id": "r", "name": "deep", "score": 1, "metadata": {"a": 0}}]},
     ),
     ("POST", "/v1/datasets/deep/rows", {"input": {"a": 0}}),
-    (
-        "POST",
-        "/v1/experiments",
-        {
-            "name": "deep",
-            "dataset_path": "d.jsonl",
-            "prompt_path": "p.mdx",
-            "items": [{"input": 0}],
-        },
-    ),
 ]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fixtures.otlp import payloads
+from tests.fixtures.otlp import legacy_rows, payloads
 from tests.security.routes import call_example, data_routes
 from tests.security.seed import DAY, Seeded, seed_app
 
@@ -336,38 +336,100 @@ def metrics(w: World) -> None:
 
 def list_experiments(w: World) -> None:
     assert w.a_never_sees_b("/v1/experiments")["pagination"]["total"] == 1
-    assert w.total(w.a, "/v1/experiments", experiment_key=w.b.experiment_key) == 0
+    assert w.total(w.a, "/v1/experiments", dataset_path="data-bravo.jsonl") == 0
 
 
 def get_experiment(w: World) -> None:
     run = w.b.experiment_id
-    w.a_gets_404(f"/v1/experiments/{run}", "experiment_not_found", sent=(run,))
+    w.a_gets_404(f"/v1/experiments/{run}", "not_found", sent=(run,))
+
+
+def run_traces(w: World) -> None:
+    run = w.b.experiment_id
+    w.a_gets_404(f"/v1/runs/{run}/traces", "not_found", sent=(run,))
 
 
 def baseline(w: World) -> None:
-    key = w.b.experiment_key
-    w.a_gets_404(
-        "/v1/experiments/baseline", "experiment_not_found", sent=(key,), experiment_key=key
-    )
+    """A run of another app is no baseline: the answer for a key that never ran."""
+    params = {"experiment_key": w.b.experiment_key, "tree_hash": "tree-bravo"}
+    seen_by_a = w.get(w.a, "/v1/experiments/baseline", **params)
+    assert seen_by_a.status_code == 200, seen_by_a.text
+    assert seen_by_a.json() == {"data": {"resolved": None, "rows": []}}
+    seen_by_b = w.get(w.b, "/v1/experiments/baseline", **params).json()["data"]
+    assert seen_by_b["resolved"]["runId"] == w.b.experiment_id and seen_by_b["rows"]
 
 
-def record_experiment(w: World) -> None:
-    """A's run may name B's trace id: it gets none of B's trace figures, and B's list is B's."""
+# --- the rest of the reference API, and the old SDK's routes ---------------------------
+
+
+def _publish_configs(w: World) -> None:
+    for app in (w.a, w.b):
+        config = {"scores": {f"score-{app.tag}": {"type": "boolean"}}, "owner": f"team-{app.tag}"}
+        response = w.client.put(
+            "/v1/templates",
+            params={"path": "agentmark.json"},
+            json=config,
+            headers=app.headers,
+        )
+        assert response.status_code == 201, response.text
+
+
+def get_config(w: World) -> None:
+    _publish_configs(w)
+    w.a_never_sees_b("/v1/config")
+
+
+def list_score_configs(w: World) -> None:
+    _publish_configs(w)
+    assert w.a_never_sees_b("/v1/score-configs")["pagination"]["total"] == 1
+
+
+def get_score_config(w: World) -> None:
+    _publish_configs(w)
+    name = f"score-{w.b.tag}"
+    w.a_gets_404(f"/v1/score-configs/{name}", "score_config_not_found", sent=(name,))
+
+
+def trace_graph(w: World) -> None:
+    trace = w.b.trace_ids[0]
+    w.a_gets_404(f"/v1/traces/{trace}/graph", "trace_not_found", sent=(trace,))
+
+
+def list_requests(w: World) -> None:
+    assert w.a_never_sees_b("/v1/requests")["pagination"]["total"] == 1
+    assert w.total(w.a, "/v1/requests", user_id=w.b.user_id) == 0
+    assert w.total(w.a, "/v1/requests", model="model-bravo") == 0
+    assert w.total(w.b, "/v1/requests", model="model-bravo") == 2
+
+
+def export_traces(w: World) -> None:
+    """Old-SDK rows with B's trace and span ids become A's records; B's stay B's."""
+    before = w.get(w.b, f"/v1/traces/{w.b.trace_ids[0]}").json()
+    rows = [
+        legacy_rows.row(
+            w.b.trace_ids[0],
+            w.b.span_ids[0],
+            start_ns=payloads.at(f"{DAY}T09:00:00Z"),
+            attrs={"agentmark.user_id": "user-intruder"},
+        )
+    ]
+    response = w.client.post("/v1/export-traces", json=rows, headers=w.a.headers)
+    assert response.status_code == 200, response.text
+    assert w.get(w.b, f"/v1/traces/{w.b.trace_ids[0]}").json() == before
+    mine = w.get(w.a, f"/v1/traces/{w.b.trace_ids[0]}").json()["data"]
+    assert mine["user_id"] == "user-intruder"
+    assert w.total(w.b, "/v1/traces") == 2
+
+
+def create_score_legacy(w: World) -> None:
     response = w.client.post(
-        "/v1/experiments",
-        json={
-            "name": "intruder",
-            "experiment_key": w.b.experiment_key,
-            "dataset_path": "x.jsonl",
-            "prompt_path": "x.prompt.mdx",
-            "items": [{"input": {}, "trace_id": w.b.trace_ids[0]}],
-        },
+        "/v1/score",
+        json={"resourceId": w.b.trace_ids[0], "name": w.b.score_name, "score": 0},
         headers=w.a.headers,
     )
     assert response.status_code == 201, response.text
-    item = response.json()["data"]["items"][0]
-    assert item["latencyMs"] is None and item["tokens"] is None and item["model"] is None
-    assert w.total(w.b, "/v1/experiments") == 1
+    assert w.get(w.b, "/v1/scores/aggregations").json()["data"][0]["count"] == 1
+    assert w.total(w.b, "/v1/scores") == 1
 
 
 Case = Callable[[World], None]
@@ -398,10 +460,17 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/datasets/{datasetName}/rows/from-traces"): import_from_traces,
     ("POST", "/v1/datasets/{datasetName}/rows/from-spans"): import_from_spans,
     ("GET", "/v1/metrics"): metrics,
+    ("GET", "/v1/config"): get_config,
+    ("GET", "/v1/score-configs"): list_score_configs,
+    ("GET", "/v1/score-configs/{name}"): get_score_config,
+    ("GET", "/v1/traces/{traceId}/graph"): trace_graph,
+    ("GET", "/v1/requests"): list_requests,
+    ("POST", "/v1/export-traces"): export_traces,
+    ("POST", "/v1/score"): create_score_legacy,
     ("GET", "/v1/experiments"): list_experiments,
     ("GET", "/v1/experiments/{experimentId}"): get_experiment,
     ("GET", "/v1/experiments/baseline"): baseline,
-    ("POST", "/v1/experiments"): record_experiment,
+    ("GET", "/v1/runs/{runId}/traces"): run_traces,
 }
 
 DATA_ROUTES = [(method, path) for method, path, _ in data_routes()]

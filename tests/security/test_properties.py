@@ -390,7 +390,7 @@ LIST_ROUTES = {
     ],
     "/v1/sessions": ["search", "start_date", "end_date", "sort", "sort_by", "sort_order"],
     "/v1/scores": ["resource_id", "name", "source", "start_date", "end_date"],
-    "/v1/experiments": ["experiment_key", "prompt_path", "dataset_path", "tree_hash", "start_date"],
+    "/v1/experiments": ["prompt_name", "dataset_path", "start_date", "end_date"],
     "/v1/datasets": ["name"],
 }
 

@@ -95,8 +95,9 @@ def test_a_read_only_key_reads_and_is_refused_every_write_templates_and_experime
 ):
     method, path, permissions = route
     response = _call(client, app, route, _key_headers(admin, app, role="read-only"))
+    # The project configuration is published and read with the templates.
     refused = method != "GET" or path.startswith(
-        ("/v1/templates", "/v1/prompts", "/v1/experiments")
+        ("/v1/templates", "/v1/prompts", "/v1/experiments", "/v1/runs", "/v1/config")
     )
     if refused:
         _assert_refused(response, route, READ_ONLY)

@@ -188,7 +188,7 @@ def test_every_link_of_the_document_leads_to_the_record_just_created(api_schema,
     """Create (generated input), then follow each documented link with the new id: the
     record is there at once, and every answer on the way is as documented."""
     links = _links(httpx.get(f"{credentials.live.base_url}/v1/openapi.json").json())
-    assert len(links) >= 12, links
+    assert len(links) >= 11, links
     followed: dict[str, int] = {}
     for source_id, status, target_id, parameter, expression in links:
         source = api_schema.find_operation_by_id(source_id)
@@ -218,7 +218,7 @@ def test_every_link_of_the_document_leads_to_the_record_just_created(api_schema,
             followed[target_id] = followed.get(target_id, 0) + 1
 
         follow()
-    assert len(followed) >= 8, followed
+    assert len(followed) >= 7, followed
 
 
 def _toml_table(values: dict[str, str]) -> str:

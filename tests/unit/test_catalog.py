@@ -12,8 +12,9 @@ from agentmark_gateway.permissions.catalog import (
 )
 
 
-def test_catalog_has_fourteen_permissions_in_eight_groups():
-    assert len(PERMISSIONS) == 14
+def test_catalog_has_thirteen_permissions_in_eight_groups():
+    # No experiment.write: runs are recorded as spans and scores.
+    assert len(PERMISSIONS) == 13
     assert [g for g, _ in groups()] == [
         "Traces",
         "Templates",

@@ -180,3 +180,31 @@ def test_a_suffixed_name_is_priced_as_the_longest_family_it_extends(known, rest)
     family = _family_by_scan(known + rest)
     expected = None if family is None else PRICES.prices[family]
     assert PRICES.lookup(known + rest) is expected
+
+
+@pytest.mark.parametrize(
+    ("attributes", "run_id"),
+    [
+        ({"ai.telemetry.metadata.dataset_run_id": "ai"}, "ai"),
+        (
+            {
+                "agentmark.metadata.dataset_run_id": "meta",
+                "ai.telemetry.metadata.dataset_run_id": "ai",
+            },
+            "meta",
+        ),
+        ({"agentmark.dataset_run_id": "sdk", "agentmark.metadata.dataset_run_id": "meta"}, "sdk"),
+    ],
+)
+def test_a_runs_marks_are_read_in_each_form_the_sdks_first(attributes, run_id):
+    prefix = next(iter(attributes)).removesuffix("dataset_run_id")
+    marks = {
+        f"{prefix}dataset_run_name": "name",
+        f"{prefix}dataset_path": "data.jsonl",
+        f"{prefix}prompt_name": "p.prompt.mdx",
+        "ai.telemetry.metadata.commit_sha": "c0ffee",
+    }
+    row = _row({**marks, **attributes})
+    assert row["dataset_run_id"] == run_id
+    assert (row["dataset_run_name"], row["dataset_path"]) == ("name", "data.jsonl")
+    assert (row["prompt_name"], row["commit_sha"]) == ("p.prompt.mdx", "c0ffee")

@@ -13,6 +13,8 @@ What it publishes, walking DIR in path order (hidden folders and
 - ``*.prompt.json``: what ``agentmark build`` writes, ``{"ast": ..., "metadata":
   ...}``; its ``ast`` is published at ``*.prompt.mdx``, the path the loaders ask for.
 - ``*.jsonl``: a dataset, published at its own path; it replaces that dataset's rows.
+- ``agentmark.json`` at the top of DIR: the project configuration, published at
+  ``agentmark.json`` (``GET /v1/config`` and ``/v1/score-configs`` read it).
 
 Everything else (``.mdx`` sources, other JSON files) is left alone.
 """
@@ -29,6 +31,7 @@ import httpx
 import typer
 
 from agentmark_gateway import __version__
+from agentmark_gateway.config.service import CONFIG_PATH
 from agentmark_gateway.templates.paths import check_path
 
 app = typer.Typer(help="Publish built templates and datasets to a gateway.", no_args_is_help=True)
@@ -51,6 +54,8 @@ class Item:
 
 def published_path(relative: str) -> tuple[str, Literal["template", "dataset"]] | None:
     """The path a file of DIR is published at, or None when it is not published."""
+    if relative == CONFIG_PATH:
+        return relative, "template"
     if relative.endswith(BUILT_TEMPLATE):
         return relative.removesuffix(".json"), "template"
     if relative.endswith(BUILD_OUTPUT):
@@ -134,7 +139,8 @@ def push(
     ] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each request")] = 60,
 ) -> None:
-    """Publish built templates (*.mdx.json, *.prompt.json) and datasets (*.jsonl) in DIR.
+    """Publish built templates (*.mdx.json, *.prompt.json), datasets (*.jsonl) and the
+    project's agentmark.json in DIR.
 
     The key comes from AGENTMARK_API_KEY only (never an option: it would show in
     process lists and shell history) and needs template.write.

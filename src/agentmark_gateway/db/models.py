@@ -6,7 +6,6 @@ from agentmark_gateway.audit.models import AuditEvent
 from agentmark_gateway.auth.models import LoginFailure, UserSession
 from agentmark_gateway.datasets.models import Dataset, DatasetRow
 from agentmark_gateway.db.base import Base
-from agentmark_gateway.experiments.models import Experiment, ExperimentItem
 from agentmark_gateway.ratelimit.models import RateLimitCounter
 from agentmark_gateway.scores.models import Score
 from agentmark_gateway.templates.models import Template
@@ -20,8 +19,6 @@ __all__ = [
     "Base",
     "Dataset",
     "DatasetRow",
-    "Experiment",
-    "ExperimentItem",
     "KeyChange",
     "LoginFailure",
     "OneTimeToken",

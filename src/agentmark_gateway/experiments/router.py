@@ -1,74 +1,75 @@
-"""``/v1/experiments``: record runs, list and read them, find a run's baseline."""
+"""``/v1/experiments`` and ``/v1/runs``: runs as the clients record them, and their baseline."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.deps import DbSession
-from agentmark_gateway.errors import BadRequest
+from agentmark_gateway.errors import NotFound
 from agentmark_gateway.experiments import service
 from agentmark_gateway.experiments.schemas import (
-    ExperimentCreate,
+    BaselineResponse,
     ExperimentDetail,
     ExperimentPage,
 )
 from agentmark_gateway.experiments.service import ExperimentFilters
-from agentmark_gateway.pagination import PageDep, paginated
+from agentmark_gateway.pagination import Page, paginated
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.scores.schemas import DayOrMoment, Text
+from agentmark_gateway.traces import service as traces_service
+from agentmark_gateway.traces.filters import Sort, TraceFilters
+from agentmark_gateway.traces.schemas import TraceListResponse
 
-router = APIRouter(tags=["Experiments"])
+router = APIRouter(tags=["Experiments"], route_class=ApiRoute)
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such run in this app"}}
+# The reference API pages experiments and run traces by at most 200.
+MAX_LIMIT = 200
 
-ExperimentId = Annotated[
-    Text, Path(alias="experimentId", max_length=64, description="The run's id (exp_...).")
-]
-KeyParam = Annotated[Text | None, Query(max_length=255, description="The run's experiment_key")]
-PromptParam = Annotated[Text | None, Query(max_length=1024, description="The prompt's path")]
-DatasetParam = Annotated[Text | None, Query(max_length=1024, description="The dataset's path")]
-HashParam = Annotated[Text | None, Query(max_length=64)]
+RUN_ID = "The run's id (its agentmark.dataset_run_id)."
+Required = Annotated[Text, Query(min_length=1, max_length=1000)]
+
+
+async def run_page(
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Rows to skip")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset, response=response)
+
+
+RunPage = Annotated[Page, Depends(run_page)]
 
 
 async def experiment_filters(
-    experiment_key: KeyParam = None,
-    prompt_path: PromptParam = None,
-    dataset_path: DatasetParam = None,
-    commit_sha: HashParam = None,
-    tree_hash: HashParam = None,
-    start_date: Annotated[DayOrMoment | None, Query(description="Recorded at or after")] = None,
-    end_date: Annotated[DayOrMoment | None, Query(description="Recorded at or before")] = None,
+    prompt_name: Annotated[Text | None, Query(max_length=1000)] = None,
+    dataset_path: Annotated[Text | None, Query(max_length=1000)] = None,
+    start_date: Annotated[DayOrMoment | None, Query(description="Created at or after")] = None,
+    end_date: Annotated[DayOrMoment | None, Query(description="Created at or before")] = None,
 ) -> ExperimentFilters:
     return ExperimentFilters(
-        experiment_key=experiment_key,
-        prompt_path=prompt_path,
+        prompt_name=prompt_name,
         dataset_path=dataset_path,
-        commit_sha=commit_sha,
-        tree_hash=tree_hash,
         start_date=start_date,
         end_date=end_date,
     )
 
 
-@router.post(
+@router.get(
     "/v1/experiments",
-    status_code=201,
-    summary="Record an experiment run and its item results",
-    description="The run and all its items are stored in one transaction, or not at all.",
+    summary="List experiments (dataset runs), newest first",
+    description=(
+        "One experiment per `agentmark.dataset_run_id` among the app's root spans, with "
+        "its aggregates and per-scorer averages. `prompt_name` and `dataset_path` match "
+        "exactly; `start_date`/`end_date` bound `createdAt`."
+    ),
 )
-async def record_experiment(
-    body: ExperimentCreate, db: DbSession, key: VerifiedKey = requires("experiment.write")
-) -> dict[str, ExperimentDetail]:
-    return {"data": await service.record_experiment(db, app_id=key.app_id, run=body)}
-
-
-@router.get("/v1/experiments", summary="List experiment runs, newest first")
 async def list_experiments(
     db: DbSession,
-    page: PageDep,
+    page: RunPage,
     filters: Annotated[ExperimentFilters, Depends(experiment_filters)],
     key: VerifiedKey = requires("experiment.read"),
 ) -> ExperimentPage:
@@ -80,50 +81,63 @@ async def list_experiments(
 
 @router.get(
     "/v1/experiments/baseline",
-    summary="The run a new run should be compared against",
+    summary="A run's baseline scores, for the regression gate",
     description=(
-        "The most recent run that matches every given `experiment_key`, `prompt_path` "
-        "and `dataset_path` (at least `experiment_key` or `prompt_path` is required) "
-        "and was made from other sources than `tree_hash`: a run of the same tree is "
-        "the run under comparison or a retry of it, never its baseline. Runs that "
-        "recorded no tree hash count as other sources. Without `tree_hash`, simply "
-        "the most recent matching run. 404 `experiment_not_found` when none matches."
+        "The run of `experiment_key` whose tree hash is `tree_hash` "
+        "(`matchedExactCommit: true`), else the newest run of `experiment_key` "
+        "(`matchedExactCommit: false`), with one row per score of each of its rows: "
+        "`inputHash` is prompt-core's `hashRowInput` of the row's input. "
+        "`dataset_path` is accepted and ignored: rows are matched by input. "
+        "No run at all is not an error: `resolved` is null and `rows` empty."
     ),
-    responses=NOT_FOUND,
+    response_model=BaselineResponse,
 )
 async def baseline(
     db: DbSession,
-    experiment_key: KeyParam = None,
-    prompt_path: PromptParam = None,
-    dataset_path: DatasetParam = None,
-    tree_hash: Annotated[
-        Text | None, Query(max_length=64, description="The new run's tree hash, to skip")
-    ] = None,
+    experiment_key: Required,
+    tree_hash: Required,
+    dataset_path: Annotated[Text | None, Query(max_length=1000)] = None,
     key: VerifiedKey = requires("experiment.read"),
-) -> dict[str, ExperimentDetail]:
-    if experiment_key is None and prompt_path is None:
-        raise BadRequest(
-            "Name the experiment: experiment_key or prompt_path", code="invalid_query_params"
-        )
-    run = await service.find_baseline(
-        db,
-        app_id=key.app_id,
-        experiment_key=experiment_key,
-        prompt_path=prompt_path,
-        dataset_path=dataset_path,
-        tree_hash=tree_hash,
+) -> dict[str, Any]:
+    found = await service.find_baseline(
+        db, app_id=key.app_id, experiment_key=experiment_key, tree_hash=tree_hash
     )
-    return {"data": run}
+    return {"data": found}
 
 
 @router.get(
     "/v1/experiments/{experimentId}",
-    summary="Get an experiment run with its items and per-score summaries",
-    responses=NOT_FOUND,
+    summary="Get an experiment with its items and scores",
+    responses={404: {"description": "Experiment not found"}},
 )
 async def get_experiment(
-    experiment_id: ExperimentId, db: DbSession, key: VerifiedKey = requires("experiment.read")
+    experiment_id: Annotated[Text, Path(alias="experimentId", max_length=255, description=RUN_ID)],
+    db: DbSession,
+    key: VerifiedKey = requires("experiment.read"),
 ) -> dict[str, ExperimentDetail]:
     return {
         "data": await service.get_experiment(db, app_id=key.app_id, experiment_id=experiment_id)
     }
+
+
+@router.get(
+    "/v1/runs/{runId}/traces",
+    summary="List the traces of a run",
+    description="The same as `GET /v1/traces?dataset_run_id={runId}`, oldest first.",
+    deprecated=True,
+    response_model=TraceListResponse,
+    responses={404: {"description": "Run not found"}},
+)
+async def list_run_traces(
+    run_id: Annotated[Text, Path(alias="runId", max_length=255, description=RUN_ID)],
+    db: DbSession,
+    page: RunPage,
+    key: VerifiedKey = requires("experiment.read"),
+) -> dict[str, Any]:
+    if not await service.run_exists(db, app_id=key.app_id, run_id=run_id):
+        raise NotFound("Run not found")
+    filters = TraceFilters(dataset_run_id=run_id, sort=Sort("start_time", descending=False))
+    traces, total = await traces_service.list_traces(
+        db, app_id=key.app_id, filters=filters, page=page
+    )
+    return paginated(traces, total, page)

@@ -1,79 +1,24 @@
-"""Experiment wire shapes.
+"""Experiment wire shapes, as the reference API spells them (camelCase).
 
-Reads follow the reference API, which spells experiments in camelCase
-(``datasetPath``, ``itemCount``, ``avgScore``); bodies accept camelCase and
-snake_case alike.
+``input``, ``expectedOutput`` and ``output`` are text, as the clients recorded
+them on the spans (JSON text for structured values), never parsed objects.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from agentmark_gateway.pagination import Pagination
-from agentmark_gateway.scores.schemas import FiniteNumber, JsonObject, JsonValue, Text
 
-MAX_ITEMS = 10_000
-MAX_SCORES_PER_ITEM = 100
-
-CAMEL = ConfigDict(
-    alias_generator=to_camel,
-    validate_by_name=True,
-    validate_by_alias=True,
-    serialize_by_alias=True,
-)
+CAMEL = ConfigDict(alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True)
 
 
-class ItemScore(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ScorerSummary(BaseModel):
+    """One scorer (score name) over a run."""
 
-    name: Annotated[Text, Field(min_length=1, max_length=255)]
-    score: FiniteNumber
-    label: Annotated[Text | None, Field(max_length=255)] = None
-    reason: Annotated[Text | None, Field(max_length=10_000)] = None
-
-
-class ItemCreate(BaseModel):
-    model_config = ConfigDict(**CAMEL, extra="forbid")
-
-    input: JsonValue = Field(description="The dataset row's input.")
-    expected_output: JsonValue = None
-    output: JsonValue = Field(default=None, description="What the prompt produced.")
-    trace_id: Annotated[
-        Text | None,
-        Field(min_length=1, max_length=32, description="The trace this item ran in."),
-    ] = None
-    scores: list[ItemScore] = Field(default_factory=list, max_length=MAX_SCORES_PER_ITEM)
-    error: Annotated[Text | None, Field(max_length=65_536)] = None
-
-
-class ExperimentCreate(BaseModel):
-    model_config = ConfigDict(**CAMEL, extra="forbid")
-
-    name: Annotated[Text, Field(min_length=1, max_length=255)]
-    experiment_key: Annotated[
-        Text | None,
-        Field(
-            min_length=1,
-            max_length=255,
-            description="Groups runs of the same experiment; baselines are looked up by it.",
-        ),
-    ] = None
-    dataset_path: Annotated[Text, Field(min_length=1, max_length=1024)]
-    prompt_path: Annotated[Text, Field(min_length=1, max_length=1024)]
-    commit_sha: Annotated[Text | None, Field(min_length=1, max_length=64)] = None
-    tree_hash: Annotated[
-        Text | None,
-        Field(min_length=1, max_length=64, description="Hash of the sources the run used."),
-    ] = None
-    metadata: JsonObject | None = None
-    items: list[ItemCreate] = Field(default_factory=list, max_length=MAX_ITEMS)
-
-
-class ScoreSummary(BaseModel):
     model_config = CAMEL
 
     name: str
@@ -83,50 +28,74 @@ class ScoreSummary(BaseModel):
     max_score: float
 
 
-class ItemPublic(BaseModel):
-    model_config = CAMEL
-
-    position: int
-    trace_id: str | None
-    input: Any
-    expected_output: Any
-    output: Any
-    scores: list[ItemScore]
-    error: str | None
-    # From the item's trace, once its spans have arrived; null until then.
-    latency_ms: float | None = None
-    cost: float | None = None
-    tokens: int | None = None
-    model: str | None = None
-
-
 class ExperimentSummary(BaseModel):
     model_config = CAMEL
 
-    id: str
-    name: str
-    experiment_key: str | None
-    dataset_path: str | None
-    prompt_path: str | None
-    # The reference API's name for the prompt; the same value as promptPath.
-    prompt_name: str | None
-    commit_sha: str | None
-    tree_hash: str | None
-    metadata: dict[str, Any] | None
-    created_at: datetime
-    item_count: int
-    error_count: int
-    avg_score: float | None = Field(description="Mean of every item score, all names together.")
-    score_summaries: list[ScoreSummary]
-    avg_latency_ms: float | None = Field(description="Mean trace latency of items with a trace.")
+    id: str = Field(description="The run's id (agentmark.dataset_run_id).")
+    name: str = Field(description="agentmark.dataset_run_name, else the id.")
+    prompt_name: str
+    dataset_path: str
+    item_count: int = Field(description="Rows of the run: one trace each.")
+    avg_latency_ms: float = Field(description="Mean duration of the rows' root spans.")
     total_cost: float
     total_tokens: int
+    avg_score: float | None = Field(description="Mean of every score of the run's rows.")
+    error_count: int = Field(description="Rows whose trace has a failed span.")
+    scorers: list[ScorerSummary] = Field(description="Per-scorer averages, by name.")
+    experiment_key: str | None
+    tree_hash: str | None
+    created_at: datetime = Field(description="When the run's first spans were stored (UTC).")
+    commit_sha: str
+
+
+class ItemScore(BaseModel):
+    name: str
+    score: float
+    label: str
+    reason: str
+
+
+class ExperimentItem(BaseModel):
+    model_config = CAMEL
+
+    trace_id: str
+    item_name: str
+    input: str
+    expected_output: str
+    output: str
+    latency_ms: float
+    cost: float
+    tokens: int
+    model: str
+    scores: list[ItemScore] = Field(description="Every score of the row's trace, oldest first.")
+    error: str | None = Field(description="Status message of the trace's failed span, if any.")
 
 
 class ExperimentDetail(ExperimentSummary):
-    items: list[ItemPublic]
+    items: list[ExperimentItem]
 
 
 class ExperimentPage(BaseModel):
     data: list[ExperimentSummary]
     pagination: Pagination
+
+
+class BaselineRun(BaseModel):
+    runId: str
+    treeHash: str
+    matchedExactCommit: bool = Field(description="Whether the run is at the asked tree hash.")
+
+
+class BaselineRow(BaseModel):
+    inputHash: str = Field(description="prompt-core's hashRowInput of the row's input.")
+    scorer: str
+    score: float
+
+
+class Baseline(BaseModel):
+    resolved: BaselineRun | None = Field(description="Null when the experiment has no run.")
+    rows: list[BaselineRow]
+
+
+class BaselineResponse(BaseModel):
+    data: Baseline

@@ -1,341 +1,360 @@
-"""Experiment runs: a prompt run over a dataset, recorded with each item's result.
+"""Experiment runs, derived from what the clients record (never stored on their own).
 
-A run is written once, in one transaction, and never changes; its summaries are
-computed when read. Latency, cost and tokens come from the spans of each item's
-trace (when the item names one and its spans have arrived), so they are never
-reported twice in two places that could disagree.
+A run is every trace whose root span carries the same ``agentmark.dataset_run_id``:
+one trace per dataset row, with the run's other marks (name, dataset path,
+experiment key, tree hash, commit) on that root span and the row's scores on
+its trace id. Ingest rolls those marks up per trace (traces/ingest.py), so a
+run is a ``GROUP BY`` over the app's traces, and a row's details come from its
+row span (see ``_row_spans``), its model calls and its scores. The keys each
+mark is read from are traces/derive.py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import NotFound
-from agentmark_gateway.experiments.models import Experiment, ExperimentItem
+from agentmark_gateway.experiments.row_hash import NotJson, hash_row_input, parse_json
 from agentmark_gateway.experiments.schemas import (
-    ExperimentCreate,
+    Baseline,
+    BaselineRow,
+    BaselineRun,
     ExperimentDetail,
+    ExperimentItem,
     ExperimentSummary,
-    ItemPublic,
     ItemScore,
-    ScoreSummary,
+    ScorerSummary,
 )
+from agentmark_gateway.pagination import bounded_count
+from agentmark_gateway.scores.models import Score
 from agentmark_gateway.scores.service import date_conditions
-from agentmark_gateway.traces.models import Span
+from agentmark_gateway.traces.derive import (
+    DATASET_EXPECTED_OUTPUT_KEYS,
+    DATASET_INPUT_KEYS,
+    DATASET_ITEM_NAME_KEYS,
+    OUTPUT_OBJECT_KEYS,
+    PROPS_KEYS,
+    first,
+    text_of,
+)
+from agentmark_gateway.traces.models import Span, Trace
 
 NS_PER_MS = 1_000_000
+ERROR = 2  # OTLP status code
 
 
 @dataclass(frozen=True)
 class ExperimentFilters:
-    experiment_key: str | None = None
-    prompt_path: str | None = None
+    """Exact matches on the summary's fields, and its createdAt between two bounds."""
+
+    prompt_name: str | None = None
     dataset_path: str | None = None
-    commit_sha: str | None = None
-    tree_hash: str | None = None
     start_date: date | datetime | None = None
     end_date: date | datetime | None = None
 
 
-@dataclass(frozen=True)
-class TraceStats:
-    duration_ns: int | None
-    cost: float | None
-    tokens: int | None
-    model: str | None
+def experiment_not_found() -> NotFound:
+    return NotFound("Experiment not found")
 
 
-def not_found(message: str = "Experiment not found") -> NotFound:
-    return NotFound(message, code="experiment_not_found")
-
-
-async def record_experiment(
-    session: AsyncSession, *, app_id: str, run: ExperimentCreate
-) -> ExperimentDetail:
-    experiment = Experiment(
-        app_id=app_id,
-        name=run.name,
-        experiment_key=run.experiment_key,
-        dataset_path=run.dataset_path,
-        prompt_path=run.prompt_path,
-        commit_sha=run.commit_sha,
-        tree_hash=run.tree_hash,
-        metadata_=run.metadata,
-        created_at=utcnow(),
-    )
-    session.add(experiment)
-    await session.flush()
-    session.add_all(
-        ExperimentItem(
-            experiment_id=experiment.id,
-            position=position,
-            input=item.input,
-            expected_output=item.expected_output,
-            output=item.output,
-            trace_id=item.trace_id,
-            scores=[score.model_dump() for score in item.scores],
-            error=item.error,
+def _runs(app_id: str) -> Subquery:
+    """One row per run of the app, with its aggregates over its rows' traces."""
+    return (
+        select(
+            Trace.dataset_run_id.label("id"),
+            func.max(Trace.dataset_run_name).label("name"),
+            func.coalesce(func.max(Trace.prompt_name), "").label("prompt_name"),
+            func.coalesce(func.max(Trace.dataset_path), "").label("dataset_path"),
+            func.count().label("item_count"),
+            func.avg(Trace.end_time_ns - Trace.start_time_ns).label("avg_latency_ns"),
+            func.sum(Trace.cost).label("total_cost"),
+            func.sum(Trace.input_tokens + Trace.output_tokens).label("total_tokens"),
+            func.sum(case((Trace.status_code == ERROR, 1), else_=0)).label("error_count"),
+            func.max(Trace.experiment_key).label("experiment_key"),
+            func.max(Trace.tree_hash).label("tree_hash"),
+            func.coalesce(func.max(Trace.commit_sha), "").label("commit_sha"),
+            func.min(Trace.received_at).label("created_at"),
         )
-        for position, item in enumerate(run.items)
+        .where(Trace.app_id == app_id, Trace.dataset_run_id.is_not(None))
+        .group_by(Trace.dataset_run_id)
+        .subquery("runs")
     )
-    await session.commit()
-    return await get_experiment(session, app_id=app_id, experiment_id=experiment.id)
-
-
-def _conditions(app_id: str, filters: ExperimentFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Experiment.app_id == app_id]
-    for column, value in (
-        (Experiment.experiment_key, filters.experiment_key),
-        (Experiment.prompt_path, filters.prompt_path),
-        (Experiment.dataset_path, filters.dataset_path),
-        (Experiment.commit_sha, filters.commit_sha),
-        (Experiment.tree_hash, filters.tree_hash),
-    ):
-        if value is not None:
-            conditions.append(column == value)
-    conditions.extend(date_conditions(Experiment.created_at, filters.start_date, filters.end_date))
-    return conditions
-
-
-def _newest_first(query: Select[Any]) -> Select[Any]:
-    return query.order_by(Experiment.created_at.desc(), Experiment.id.desc())
 
 
 async def list_experiments(
-    session: AsyncSession,
-    *,
-    app_id: str,
-    filters: ExperimentFilters,
-    limit: int,
-    offset: int,
+    session: AsyncSession, *, app_id: str, filters: ExperimentFilters, limit: int, offset: int
 ) -> tuple[list[ExperimentSummary], int]:
-    conditions = _conditions(app_id, filters)
-    total = await session.scalar(select(func.count()).select_from(Experiment).where(*conditions))
-    experiments = list(
-        await session.scalars(
-            _newest_first(select(Experiment).where(*conditions)).limit(limit).offset(offset)
+    runs = _runs(app_id)
+    conditions: list[ColumnElement[bool]] = []
+    if filters.prompt_name is not None:
+        conditions.append(runs.c.prompt_name == filters.prompt_name)
+    if filters.dataset_path is not None:
+        conditions.append(runs.c.dataset_path == filters.dataset_path)
+    conditions.extend(date_conditions(runs.c.created_at, filters.start_date, filters.end_date))
+    total = await session.scalar(bounded_count(select(runs.c.id).where(*conditions), offset))
+    rows = (
+        await session.execute(
+            select(runs)
+            .where(*conditions)
+            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
-    )
-    ids = [e.id for e in experiments]
-    items: dict[str, list[tuple[list[dict[str, Any]], bool]]] = {i: [] for i in ids}
-    if ids:
-        rows = await session.execute(
-            select(ExperimentItem.experiment_id, ExperimentItem.scores, ExperimentItem.error)
-            .where(ExperimentItem.experiment_id.in_(ids))
-            .order_by(ExperimentItem.experiment_id, ExperimentItem.position)
-        )
-        for experiment_id, scores, error in rows:
-            items[experiment_id].append((scores or [], error is not None))
-    runs = await _run_stats(session, app_id=app_id, experiment_ids=ids)
-    summaries = []
-    for experiment in experiments:
-        avg_ns, cost, tokens = runs.get(experiment.id, (None, None, None))
-        summaries.append(
-            _summary(
-                experiment,
-                scores=[s for s, _ in items[experiment.id]],
-                item_count=len(items[experiment.id]),
-                error_count=sum(failed for _, failed in items[experiment.id]),
-                avg_latency_ms=None if avg_ns is None else avg_ns / NS_PER_MS,
-                total_cost=cost or 0.0,
-                total_tokens=tokens or 0,
-            )
-        )
-    return summaries, total or 0
+    ).all()
+    scorers = await _scorers(session, app_id, [row.id for row in rows])
+    return [_summary(row, scorers.get(row.id, [])) for row in rows], int(total or 0)
 
 
 async def get_experiment(
     session: AsyncSession, *, app_id: str, experiment_id: str
 ) -> ExperimentDetail:
-    experiment = await session.scalar(
-        select(Experiment).where(Experiment.app_id == app_id, Experiment.id == experiment_id)
+    runs = _runs(app_id)
+    row = (await session.execute(select(runs).where(runs.c.id == experiment_id))).first()
+    if row is None:
+        raise experiment_not_found()
+    scorers = await _scorers(session, app_id, [experiment_id])
+    summary = _summary(row, scorers.get(experiment_id, []))
+    items = await _items(session, app_id, experiment_id)
+    return ExperimentDetail(**summary.model_dump(), items=items)
+
+
+async def run_exists(session: AsyncSession, *, app_id: str, run_id: str) -> bool:
+    found = await session.scalar(
+        select(literal(1)).where(Trace.app_id == app_id, Trace.dataset_run_id == run_id).limit(1)
     )
-    if experiment is None:
-        raise not_found()
-    return await _detail(session, experiment)
+    return found is not None
+
+
+def _summary(row: Any, scorers: list[ScorerSummary]) -> ExperimentSummary:
+    count = sum(s.count for s in scorers)
+    return ExperimentSummary(
+        id=row.id,
+        name=row.name or row.id,
+        prompt_name=row.prompt_name,
+        dataset_path=row.dataset_path,
+        item_count=int(row.item_count),
+        avg_latency_ms=round(float(row.avg_latency_ns or 0) / NS_PER_MS, 3),
+        total_cost=float(row.total_cost or 0.0),
+        total_tokens=int(row.total_tokens or 0),
+        avg_score=sum(s.avg_score * s.count for s in scorers) / count if count else None,
+        error_count=int(row.error_count or 0),
+        scorers=scorers,
+        experiment_key=row.experiment_key,
+        tree_hash=row.tree_hash,
+        created_at=row.created_at,
+        commit_sha=row.commit_sha,
+    )
+
+
+def _run_trace_ids(app_id: str, run_ids: list[str]) -> Any:
+    return select(Trace.trace_id).where(Trace.app_id == app_id, Trace.dataset_run_id.in_(run_ids))
+
+
+async def _scorers(
+    session: AsyncSession, app_id: str, run_ids: list[str]
+) -> dict[str, list[ScorerSummary]]:
+    """Per run, each score name's count, mean, min and max over the run's rows."""
+    if not run_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Trace.dataset_run_id,
+            Score.name,
+            func.count(),
+            func.avg(Score.score),
+            func.min(Score.score),
+            func.max(Score.score),
+        )
+        .join(Trace, (Trace.app_id == Score.app_id) & (Trace.trace_id == Score.resource_id))
+        .where(Score.app_id == app_id, Trace.dataset_run_id.in_(run_ids))
+        .group_by(Trace.dataset_run_id, Score.name)
+        .order_by(Trace.dataset_run_id, Score.name)
+    )
+    found: dict[str, list[ScorerSummary]] = defaultdict(list)
+    for run_id, name, count, avg, low, high in rows:
+        found[run_id].append(
+            ScorerSummary(
+                name=name,
+                count=int(count),
+                avg_score=float(avg),
+                min_score=float(low),
+                max_score=float(high),
+            )
+        )
+    return found
+
+
+async def _item_scores(
+    session: AsyncSession, app_id: str, trace_ids: Any
+) -> dict[str, list[Score]]:
+    scores: dict[str, list[Score]] = defaultdict(list)
+    for score in await session.scalars(
+        select(Score)
+        .where(Score.app_id == app_id, Score.resource_id.in_(trace_ids))
+        .order_by(Score.created_at, Score.id)
+    ):
+        scores[score.resource_id].append(score)
+    return scores
+
+
+async def _row_spans(session: AsyncSession, app_id: str, run_id: str) -> list[Span]:
+    """The run's rows, one span a trace, in the order they ran: the trace's root span
+    marked with the run, else its earliest span marked with it. The old AI SDK adapter
+    marked the AI SDK's own spans, whose parent may be a span of another trace (the
+    adapter gave them a trace id of their own), so such a trace may have no root."""
+    rows: dict[str, Span] = {}
+    for span in await session.scalars(
+        select(Span)
+        .where(
+            Span.app_id == app_id,
+            Span.trace_id.in_(_run_trace_ids(app_id, [run_id])),
+            Span.dataset_run_id == run_id,
+        )
+        .order_by(case((Span.parent_span_id.is_(None), 0), else_=1), Span.start_time_ns, Span.id)
+    ):
+        rows.setdefault(span.trace_id, span)
+    return sorted(rows.values(), key=lambda span: (span.start_time_ns, span.trace_id))
+
+
+async def _items(session: AsyncSession, app_id: str, run_id: str) -> list[ExperimentItem]:
+    trace_ids = _run_trace_ids(app_id, [run_id])
+    traces = {
+        trace.trace_id: trace
+        for trace in await session.scalars(
+            select(Trace).where(Trace.app_id == app_id, Trace.dataset_run_id == run_id)
+        )
+    }
+    roots = await _row_spans(session, app_id, run_id)
+    # Model calls give a row's output; failed spans its error.
+    others: dict[str, list[Span]] = defaultdict(list)
+    for span in await session.scalars(
+        select(Span)
+        .where(
+            Span.app_id == app_id,
+            Span.trace_id.in_(trace_ids),
+            Span.parent_span_id.is_not(None),
+            or_(Span.model.is_not(None), Span.status_code == ERROR),
+        )
+        .order_by(Span.start_time_ns, Span.id)
+    ):
+        others[span.trace_id].append(span)
+    scores = await _item_scores(session, app_id, trace_ids)
+    return [
+        _item(
+            root,
+            traces[root.trace_id],
+            others.get(root.trace_id, []),
+            scores.get(root.trace_id, []),
+        )
+        for root in roots
+        if root.trace_id in traces
+    ]
+
+
+def _item(root: Span, trace: Trace, others: list[Span], scores: list[Score]) -> ExperimentItem:
+    attributes = root.attributes or {}
+    generations = [span for span in others if span.model is not None]
+    generation = generations[0] if generations else None
+    failed = [span for span in (root, *others) if span.status_code == ERROR]
+    return ExperimentItem(
+        trace_id=root.trace_id,
+        # The old adapter's item name is its index, a number: shown as its decimal text.
+        item_name=text_of(first(attributes, DATASET_ITEM_NAME_KEYS)) or root.name or "Item",
+        input=text_of(first(attributes, (*DATASET_INPUT_KEYS, *PROPS_KEYS)))
+        or root.input
+        or (generation.input if generation else None)
+        or "",
+        expected_output=text_of(first(attributes, DATASET_EXPECTED_OUTPUT_KEYS)) or "",
+        output=_output(root, generation),
+        latency_ms=(root.end_time_ns - root.start_time_ns) / NS_PER_MS,
+        cost=float(trace.cost or 0.0),
+        tokens=int(trace.input_tokens) + int(trace.output_tokens),
+        model=trace.model or "",
+        scores=[
+            ItemScore(name=s.name, score=s.score, label=s.label or "", reason=s.reason or "")
+            for s in scores
+        ],
+        error=(failed[0].status_message or "ERROR") if failed else None,
+    )
+
+
+def _output(root: Span, generation: Span | None) -> str:
+    """The model call's output text, else its output object, else the root span's output."""
+    if generation is not None:
+        if generation.output:
+            return generation.output
+        found = text_of(first(generation.attributes or {}, OUTPUT_OBJECT_KEYS))
+        if found:
+            return found
+    if root.output:
+        return root.output
+    return text_of(first(root.attributes or {}, OUTPUT_OBJECT_KEYS)) or ""
+
+
+# --- the regression gate's baseline ----------------------------------------------------
 
 
 async def find_baseline(
-    session: AsyncSession,
-    *,
-    app_id: str,
-    experiment_key: str | None,
-    prompt_path: str | None,
-    dataset_path: str | None,
-    tree_hash: str | None,
-) -> ExperimentDetail:
-    """The newest run matching every given key, made from other sources than ``tree_hash``.
-
-    A run of the same tree is the run being compared (or a retry of it), never
-    its baseline; runs that recorded no tree hash count as other sources.
-    """
-    filters = ExperimentFilters(
-        experiment_key=experiment_key, prompt_path=prompt_path, dataset_path=dataset_path
-    )
-    conditions = _conditions(app_id, filters)
-    if tree_hash is not None:
-        conditions.append(or_(Experiment.tree_hash.is_(None), Experiment.tree_hash != tree_hash))
-    experiment = await session.scalar(_newest_first(select(Experiment).where(*conditions)).limit(1))
-    if experiment is None:
-        raise not_found("No earlier run matches; this run has no baseline yet")
-    return await _detail(session, experiment)
-
-
-async def _detail(session: AsyncSession, experiment: Experiment) -> ExperimentDetail:
-    items = list(
-        await session.scalars(
-            select(ExperimentItem)
-            .where(ExperimentItem.experiment_id == experiment.id)
-            .order_by(ExperimentItem.position)
+    session: AsyncSession, *, app_id: str, experiment_key: str, tree_hash: str
+) -> Baseline:
+    """The run of ``experiment_key`` at ``tree_hash``, else its newest run; with its scores
+    per (row input hash, scorer). No run is an answer too: ``resolved`` is null."""
+    candidates = (
+        select(
+            Trace.dataset_run_id.label("id"),
+            func.coalesce(func.max(Trace.tree_hash), "").label("tree_hash"),
+            func.max(Trace.received_at).label("latest"),
         )
+        .where(
+            Trace.app_id == app_id,
+            Trace.experiment_key == experiment_key,
+            Trace.dataset_run_id.is_not(None),
+        )
+        .group_by(Trace.dataset_run_id)
+        .subquery("candidates")
     )
-    traces = await _trace_stats(
-        session,
-        app_id=experiment.app_id,
-        trace_ids=select(ExperimentItem.trace_id).where(
-            ExperimentItem.experiment_id == experiment.id
+    exact = case((candidates.c.tree_hash == tree_hash, 1), else_=0)
+    run = (
+        await session.execute(
+            select(candidates.c.id, candidates.c.tree_hash)
+            .order_by(exact.desc(), candidates.c.latest.desc(), candidates.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if run is None:
+        return Baseline(resolved=None, rows=[])
+    roots = await _row_spans(session, app_id, run.id)
+    scores = await _item_scores(session, app_id, _run_trace_ids(app_id, [run.id]))
+    rows: list[BaselineRow] = []
+    for root in roots:
+        input_hash = _input_hash(root)
+        if input_hash is None:
+            continue
+        rows.extend(
+            BaselineRow(inputHash=input_hash, scorer=score.name, score=score.score)
+            for score in scores.get(root.trace_id, [])
+        )
+    return Baseline(
+        resolved=BaselineRun(
+            runId=run.id, treeHash=run.tree_hash, matchedExactCommit=run.tree_hash == tree_hash
         ),
-    )
-    public = [_item(item, traces.get(item.trace_id or "")) for item in items]
-    latencies = [i.latency_ms for i in public if i.latency_ms is not None]
-    summary = _summary(
-        experiment,
-        scores=[item.scores for item in items],
-        item_count=len(items),
-        error_count=sum(item.error is not None for item in items),
-        avg_latency_ms=sum(latencies) / len(latencies) if latencies else None,
-        total_cost=sum(i.cost or 0.0 for i in public),
-        total_tokens=sum(i.tokens or 0 for i in public),
-    )
-    return ExperimentDetail(**summary.model_dump(), items=public)
-
-
-def _item(item: ExperimentItem, trace: TraceStats | None) -> ItemPublic:
-    return ItemPublic(
-        position=item.position,
-        trace_id=item.trace_id,
-        input=item.input,
-        expected_output=item.expected_output,
-        output=item.output,
-        scores=[ItemScore.model_validate(score) for score in item.scores or []],
-        error=item.error,
-        latency_ms=None
-        if trace is None or trace.duration_ns is None
-        else trace.duration_ns / NS_PER_MS,
-        cost=None if trace is None else trace.cost,
-        tokens=None if trace is None else trace.tokens,
-        model=None if trace is None else trace.model,
+        rows=rows,
     )
 
 
-def _summary(
-    experiment: Experiment,
-    *,
-    scores: Iterable[Sequence[dict[str, Any]]],
-    item_count: int,
-    error_count: int,
-    avg_latency_ms: float | None,
-    total_cost: float,
-    total_tokens: int,
-) -> ExperimentSummary:
-    per_name: dict[str, list[float]] = {}
-    for item_scores in scores:
-        for score in item_scores:
-            per_name.setdefault(score["name"], []).append(float(score["score"]))
-    every = [value for values in per_name.values() for value in values]
-    return ExperimentSummary(
-        id=experiment.id,
-        name=experiment.name,
-        experiment_key=experiment.experiment_key,
-        dataset_path=experiment.dataset_path,
-        prompt_path=experiment.prompt_path,
-        prompt_name=experiment.prompt_path,
-        commit_sha=experiment.commit_sha,
-        tree_hash=experiment.tree_hash,
-        metadata=experiment.metadata_,
-        created_at=experiment.created_at,
-        item_count=item_count,
-        error_count=error_count,
-        avg_score=sum(every) / len(every) if every else None,
-        score_summaries=[
-            ScoreSummary(
-                name=name,
-                count=len(values),
-                avg_score=sum(values) / len(values),
-                min_score=min(values),
-                max_score=max(values),
-            )
-            for name, values in sorted(per_name.items())
-        ],
-        avg_latency_ms=avg_latency_ms,
-        total_cost=total_cost,
-        total_tokens=total_tokens,
-    )
-
-
-def _trace_query(app_id: str, trace_ids: Select[Any]) -> Select[*tuple[Any, ...]]:
-    """One row per trace of ``trace_ids`` in the app: duration, cost, tokens, a model."""
-    return (
-        select(
-            Span.trace_id.label("trace_id"),
-            (func.max(Span.end_time_ns) - func.min(Span.start_time_ns)).label("duration_ns"),
-            func.sum(Span.cost).label("cost"),
-            func.sum(Span.input_tokens + Span.output_tokens).label("tokens"),
-            func.max(Span.model).label("model"),
-        )
-        .where(Span.app_id == app_id, Span.trace_id.in_(trace_ids))
-        .group_by(Span.trace_id)
-    )
-
-
-async def _trace_stats(
-    session: AsyncSession, *, app_id: str, trace_ids: Select[Any]
-) -> dict[str, TraceStats]:
-    rows = await session.execute(_trace_query(app_id, trace_ids))
-    return {
-        trace_id: TraceStats(
-            duration_ns=None if duration is None else int(duration),
-            cost=None if cost is None else float(cost),
-            tokens=None if tokens is None else int(tokens),
-            model=model,
-        )
-        for trace_id, duration, cost, tokens, model in rows
-    }
-
-
-async def _run_stats(
-    session: AsyncSession, *, app_id: str, experiment_ids: list[str]
-) -> dict[str, tuple[float | None, float | None, int | None]]:
-    """Per run of ``experiment_ids``: mean trace duration (ns), total cost, total tokens."""
-    if not experiment_ids:
-        return {}
-    traces = _trace_query(
-        app_id,
-        select(ExperimentItem.trace_id).where(ExperimentItem.experiment_id.in_(experiment_ids)),
-    ).subquery()
-    rows = await session.execute(
-        select(
-            ExperimentItem.experiment_id,
-            func.avg(traces.c.duration_ns),
-            func.sum(traces.c.cost),
-            func.sum(traces.c.tokens),
-        )
-        .join(traces, traces.c.trace_id == ExperimentItem.trace_id)
-        .where(ExperimentItem.experiment_id.in_(experiment_ids))
-        .group_by(ExperimentItem.experiment_id)
-    )
-    return {
-        experiment_id: (
-            None if avg is None else float(avg),
-            None if cost is None else float(cost),
-            None if tokens is None else int(tokens),
-        )
-        for experiment_id, avg, cost, tokens in rows
-    }
+def _input_hash(root: Span) -> str | None:
+    """``hashRowInput`` of the row's input: its dataset input mark, else the span's
+    input; None when that is empty or not JSON (such a row can match nothing)."""
+    text = text_of(first(root.attributes or {}, DATASET_INPUT_KEYS)) or root.input
+    if not text:
+        return None
+    try:
+        return hash_row_input(parse_json(text))
+    except NotJson:
+        return None

@@ -44,17 +44,12 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "metrics.read", "Metrics", "Read metrics", "Usage, cost, token and latency metrics."
     ),
+    # Runs are recorded as spans and scores (trace.ingest, score.write): nothing to write.
     Permission(
         "experiment.read",
         "Experiments",
         "Read experiments",
         "List and read experiment runs, baselines.",
-    ),
-    Permission(
-        "experiment.write",
-        "Experiments",
-        "Write experiments",
-        "Record experiment runs and their results.",
     ),
 )
 

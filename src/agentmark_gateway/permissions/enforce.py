@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.cloud_only import CLOUD_ONLY_ROUTES
 from agentmark_gateway.errors import BadRequest, missing_permission
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES, ordered
 
@@ -34,11 +35,14 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/health"),
         ("GET", "/v1/capabilities"),
+        # The price table the gateway costs spans with, as AgentMark's API serves it.
+        ("GET", "/v1/pricing"),
         ("GET", "/v1/openapi.json"),
         ("GET", "/docs"),
-        ("GET", "/docs/oauth2-redirect"),
         # Sign-in itself needs no session; it is throttled per email instead.
         ("POST", "/v1/auth/login"),
+        # AgentMark Cloud's git deploys: a 501 that holds no data, for anyone.
+        *CLOUD_ONLY_ROUTES,
     }
 )
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import ValidationError
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import BadRequest, PayloadTooLarge
 from agentmark_gateway.pagination import PageDep, paginated
@@ -33,7 +34,7 @@ from agentmark_gateway.scores.schemas import (
 )
 from agentmark_gateway.scores.service import ScoreFilters
 
-router = APIRouter(tags=["Scores"])
+router = APIRouter(tags=["Scores"], route_class=ApiRoute)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such score in this app"}}
 

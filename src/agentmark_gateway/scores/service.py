@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import NotFound
+from agentmark_gateway.pagination import bounded_count
 from agentmark_gateway.scores.models import Score, new_score_id
 from agentmark_gateway.scores.schemas import ScoreAggregation, ScoreCreate, ScorePublic
 
@@ -125,7 +126,7 @@ async def list_scores(
     session: AsyncSession, *, app_id: str, filters: ScoreFilters, limit: int, offset: int
 ) -> tuple[list[Score], int]:
     conditions = _conditions(app_id, filters)
-    total = await session.scalar(select(func.count()).select_from(Score).where(*conditions))
+    total = await session.scalar(bounded_count(select(Score.id).where(*conditions), offset))
     query = (
         select(Score)
         .where(*conditions)

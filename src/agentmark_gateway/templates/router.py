@@ -12,18 +12,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.bodies import read_body
-from agentmark_gateway.datasets import jsonl
+from agentmark_gateway.body_stream import inflated_pieces
+from agentmark_gateway.datasets import jsonl, upload
 from agentmark_gateway.datasets import service as datasets
 from agentmark_gateway.deps import DbSession, GatewayDep
 from agentmark_gateway.errors import BadRequest
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.runtime import Gateway
+from agentmark_gateway.settings import Settings
 from agentmark_gateway.templates import jsonvalues, service
 from agentmark_gateway.templates.cache import Rendered
 from agentmark_gateway.templates.frontmatter import MAX_NAME_LENGTH
@@ -42,7 +46,7 @@ from agentmark_gateway.templates.schemas import (
     TemplateContent,
 )
 
-router = APIRouter(tags=["Templates"])
+router = APIRouter(tags=["Templates"], route_class=ApiRoute)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No template or dataset at this path in this app"}
@@ -123,7 +127,8 @@ _PUT_BODY: dict[str, Any] = {
         "required": True,
         "description": "`.mdx`/`.json` paths: the built template AST (a JSON object). "
         "`.jsonl` paths: the dataset, one `{input, expected_output?, metadata?}` object a line; "
-        "it replaces the dataset's rows. May be gzip-encoded.",
+        "it replaces the dataset's rows (at most AGENTMARK_MAX_DATASET_ROWS of them, else 413 "
+        "and nothing changes). May be gzip-encoded.",
         "content": {
             "application/json": {"schema": {"type": "object", "additionalProperties": True}},
             NDJSON: {"schema": {"type": "string"}},
@@ -150,11 +155,10 @@ async def put_template(
     path: TemplatePath,
     key: VerifiedKey = requires("template.write"),
 ) -> PublishedResponse:
-    body = await read_body(request, gateway.settings.max_body_bytes)
     if is_dataset_path(path):
-        rows = jsonl.parse_rows(body)
-        dataset, created = await datasets.replace_rows(
-            db, app_id=key.app_id, name=dataset_name(path), rows=rows
+        rows = await _dataset_rows(request, gateway.settings)
+        dataset, created = await upload.replace_rows(
+            db, app_id=key.app_id, name=dataset_name(path), lines=rows
         )
         published = Published(
             path=path,
@@ -164,6 +168,7 @@ async def put_template(
             updated_at=dataset.updated_at,
         )
     else:
+        body = await read_body(request, gateway.settings.max_body_bytes)
         template, created = await service.put_template(
             db, app_id=key.app_id, path=path, content=_template_ast(body)
         )
@@ -176,6 +181,18 @@ async def put_template(
         )
     response.status_code = 201 if created else 200
     return PublishedResponse(data=published)
+
+
+async def _dataset_rows(request: Request, settings: Settings) -> list[bytes]:
+    """The upload's rows, parsed as the body arrives: the row past the cap ends it at once.
+
+    Parsing runs on a worker thread, a piece at a time, so the event loop keeps
+    answering other requests meanwhile.
+    """
+    parser = jsonl.RowParser(max_rows=settings.max_dataset_rows)
+    async for piece in inflated_pieces(request, settings.max_body_bytes):
+        await to_thread.run_sync(parser.feed, piece)
+    return await to_thread.run_sync(parser.finish)
 
 
 def _template_ast(body: bytes) -> dict[str, Any]:

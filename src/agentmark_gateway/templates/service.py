@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway.api_keys.models import TEMPLATES_CHANGED, KeyChange
+from agentmark_gateway.config.service import CONFIG_PATH
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import NotFound
 from agentmark_gateway.templates.frontmatter import prompt_name
@@ -81,8 +82,16 @@ def _announce(session: AsyncSession, app_id: str) -> None:
 async def list_prompt_paths(
     session: AsyncSession, *, app_id: str, name: str | None = None
 ) -> list[str]:
-    """Paths of the app's templates, sorted; only those whose frontmatter ``name`` matches."""
-    query = select(Template.path).where(Template.app_id == app_id).order_by(Template.path)
+    """Paths of the app's templates, sorted; only those whose frontmatter ``name`` matches.
+
+    The project configuration is stored with the templates but is no prompt: the
+    clients load every listed path as one.
+    """
+    query = (
+        select(Template.path)
+        .where(Template.app_id == app_id, Template.path != CONFIG_PATH)
+        .order_by(Template.path)
+    )
     if name is not None:
         query = query.where(Template.prompt_name == name)
     return list(await session.scalars(query))

@@ -2,10 +2,11 @@
 
 The AgentMark SDK names traces, sessions, users, prompts and dataset runs with
 ``agentmark.*`` keys (``agentmark.tags`` is a JSON list, metadata arrives as
-``agentmark.metadata.<key>``); model calls carry OpenTelemetry GenAI
-(``gen_ai.*``) or OpenInference (``llm.*``, ``input.value``) keys. A span's own
-attributes win over its resource's. A value of an unexpected type is ignored,
-never an error: the raw attributes are kept whole anyway.
+``agentmark.metadata.<key>``; the old AI SDK adapter wrote a run's marks as Vercel
+AI SDK telemetry metadata, ``ai.telemetry.metadata.<key>``); model calls carry
+OpenTelemetry GenAI (``gen_ai.*``) or OpenInference (``llm.*``, ``input.value``)
+keys. A span's own attributes win over its resource's. A value of an unexpected
+type is ignored, never an error: the raw attributes are kept whole anyway.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from agentmark_gateway.metrics.pricing import PriceTable
 from agentmark_gateway.traces.otlp import OtlpSpan
 
 METADATA_PREFIX = "agentmark.metadata."
+# Vercel AI SDK telemetry metadata (``experimental_telemetry.metadata``).
+AI_METADATA_PREFIX = "ai.telemetry.metadata."
 MAX_INT32 = 2**31 - 1
 MAX_TAG_LENGTH = 255
 
@@ -26,8 +29,29 @@ TRACE_NAME_KEYS = ("agentmark.trace_name",)
 SESSION_ID_KEYS = ("agentmark.session_id", "gen_ai.conversation.id", "session.id")
 SESSION_NAME_KEYS = ("agentmark.session_name",)
 USER_ID_KEYS = ("agentmark.user_id", "user.id")
-DATASET_RUN_KEYS = ("agentmark.dataset_run_id",)
-PROMPT_NAME_KEYS = ("agentmark.prompt_name",)
+
+
+def _run_mark(key: str) -> tuple[str, ...]:
+    """A dataset run's mark as the SDKs write it, then as metadata, then as the old AI SDK
+    adapter wrote it, in the Vercel AI SDK's telemetry metadata: best first, as
+    AgentMark's own normalizer reads them."""
+    return (f"agentmark.{key}", f"{METADATA_PREFIX}{key}", f"{AI_METADATA_PREFIX}{key}")
+
+
+# A dataset run's marks, on each row's root span (rolled up per trace); the old adapter
+# put them on the AI SDK's spans instead, which may not be the root.
+DATASET_RUN_KEYS = _run_mark("dataset_run_id")
+DATASET_RUN_NAME_KEYS = _run_mark("dataset_run_name")
+DATASET_PATH_KEYS = _run_mark("dataset_path")
+EXPERIMENT_KEY_KEYS = ("agentmark.experiment_key",)
+TREE_HASH_KEYS = ("agentmark.source_tree_hash",)
+COMMIT_SHA_KEYS = _run_mark("commit_sha")[1:]  # metadata only: no client sets the bare key
+PROMPT_NAME_KEYS = _run_mark("prompt_name")
+# Not derived columns: read from a row's span when a run is shown (experiments/service.py).
+DATASET_ITEM_NAME_KEYS = _run_mark("dataset_item_name")
+DATASET_EXPECTED_OUTPUT_KEYS = _run_mark("dataset_expected_output")
+DATASET_INPUT_KEYS = _run_mark("dataset_input")
+PROPS_KEYS = _run_mark("props")
 MODEL_KEYS = ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
 INPUT_TOKEN_KEYS = (
     "gen_ai.usage.input_tokens",
@@ -77,7 +101,16 @@ OPENINFERENCE_KINDS = {
 LLM = "llm"
 
 # Column widths of the spans table: PostgreSQL refuses longer values.
-_WIDTHS = {"session_id": 255, "user_id": 255, "model": 255, "dataset_run_id": 255, "span_type": 64}
+_WIDTHS = {
+    "session_id": 255,
+    "user_id": 255,
+    "model": 255,
+    "dataset_run_id": 255,
+    "span_type": 64,
+    "experiment_key": 255,
+    "tree_hash": 255,
+    "commit_sha": 255,
+}
 
 
 def first(attributes: dict[str, Any], keys: Sequence[str]) -> Any:
@@ -196,6 +229,11 @@ _MERGED_FIELDS = {
     "session_name": SESSION_NAME_KEYS,
     "user_id": USER_ID_KEYS,
     "dataset_run_id": DATASET_RUN_KEYS,
+    "dataset_run_name": DATASET_RUN_NAME_KEYS,
+    "dataset_path": DATASET_PATH_KEYS,
+    "experiment_key": EXPERIMENT_KEY_KEYS,
+    "tree_hash": TREE_HASH_KEYS,
+    "commit_sha": COMMIT_SHA_KEYS,
     "tags": ("agentmark.tags",),
 }
 
@@ -288,6 +326,12 @@ def row_of(span: OtlpSpan, *, app_id: str, prices: PriceTable) -> dict[str, Any]
         "output_tokens": output_tokens,
         "cost": cost,
         "dataset_run_id": _label(get("dataset_run_id"), _WIDTHS["dataset_run_id"]),
+        # Not span columns: only the trace roll-up keeps these (ingest.py).
+        "dataset_run_name": _label(get("dataset_run_name")),
+        "dataset_path": _label(get("dataset_path")),
+        "experiment_key": _label(get("experiment_key"), _WIDTHS["experiment_key"]),
+        "tree_hash": _label(get("tree_hash"), _WIDTHS["tree_hash"]),
+        "commit_sha": _label(get("commit_sha"), _WIDTHS["commit_sha"]),
         "prompt_name": _label(get("prompt_name")),
         "input": text_of(get("input")),
         "output": text_of(get("output")),

@@ -39,7 +39,20 @@ SPANS = cast(Table, Span.__table__)
 TRACES = cast(Table, Trace.__table__)
 TRACE_TAGS = cast(Table, TraceTag.__table__)
 # Span fields whose first value is the trace's (the SDK sets them on the root span).
-_FROM_SPANS = ("trace_name", "model", "user_id", "session_id", "session_name", "dataset_run_id")
+_FROM_SPANS = (
+    "trace_name",
+    "model",
+    "user_id",
+    "session_id",
+    "session_name",
+    "dataset_run_id",
+    "dataset_run_name",
+    "dataset_path",
+    "experiment_key",
+    "tree_hash",
+    "commit_sha",
+    "prompt_name",
+)
 _FIRST_SEEN = ("root_name", *_FROM_SPANS)
 # Same for every row of a batch (bound once on PostgreSQL, not once per row).
 _BATCH_COLUMNS = ("app_id", "received_at")
@@ -270,6 +283,8 @@ def _rollups(
                 "input_tokens": 0,
                 "output_tokens": 0,
                 "cost": 0.0,
+                # Left as first written on conflict: when the trace was first stored.
+                "received_at": now,
                 "updated_at": now,
                 **dict.fromkeys(_FIRST_SEEN),
             }

@@ -67,6 +67,8 @@ class Trace(Base):
         Index("ix_traces_app_id_start_time_ns", "app_id", "start_time_ns"),
         Index("ix_traces_app_id_session_id", "app_id", "session_id"),
         Index("ix_traces_app_id_user_id", "app_id", "user_id"),
+        Index("ix_traces_app_id_dataset_run_id", "app_id", "dataset_run_id"),
+        Index("ix_traces_app_id_experiment_key", "app_id", "experiment_key"),
     )
 
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
@@ -87,6 +89,16 @@ class Trace(Base):
     session_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     session_name: Mapped[str | None] = mapped_column(Text, nullable=True)
     dataset_run_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The rest of a dataset run's marks (agentmark.dataset_run_name, ...): a trace is
+    # one row of a run, so experiments read their runs from here (experiments/).
+    dataset_run_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dataset_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    experiment_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    tree_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    commit_sha: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    prompt_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the trace's first spans were stored (a run's createdAt, as upstream counts it).
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -6,16 +6,19 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.bodies import read_body
 from agentmark_gateway.deps import DbSession, GatewayDep
 from agentmark_gateway.metrics.pricing import price_table
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.permissions.enforce import requires
-from agentmark_gateway.traces import ingest, otlp, service
+from agentmark_gateway.traces import graph, ingest, otlp, service
 from agentmark_gateway.traces.filters import (
+    MAX_LIST_VALUES,
     SESSION_SORTS,
     TRACE_SORTS,
     SessionFilters,
@@ -34,7 +37,7 @@ from agentmark_gateway.traces.schemas import (
     TraceResponse,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=ApiRoute)
 
 TraceId = Annotated[
     str, Path(alias="traceId", max_length=64, description="Trace id (32 hex characters).")
@@ -126,7 +129,11 @@ async def trace_filters(
     user_id: Text = None,
     session_id: Text = None,
     tag: Annotated[
-        list[str] | None, Query(description="Repeat for several (all must match).")
+        list[str] | None,
+        Query(
+            max_length=MAX_LIST_VALUES,
+            description=f"Repeat for several (all must match), at most {MAX_LIST_VALUES}.",
+        ),
     ] = None,
     model: Text = None,
     dataset_run_id: Text = None,
@@ -224,9 +231,21 @@ async def get_trace(
     key: VerifiedKey = requires("trace.read"),
     db: DbSession,
     trace_id: TraceId,
-) -> dict[str, Any]:
+    fields: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="`graph`: add the trace's agent graph under `graph`, as "
+            "GET /v1/traces/{traceId}/graph lists it.",
+        ),
+    ] = None,
+) -> Any:
     trace = await service.get_trace(db, app_id=key.app_id, trace_id=trace_id.lower())
-    return {"data": trace}
+    if not graph.wants_graph(fields):
+        return {"data": trace}
+    nodes = await graph.trace_graph(db, app_id=key.app_id, trace_id=trace.id)
+    # Outside the response model, which has no graph for the plain answer.
+    return JSONResponse({"data": {**trace.model_dump(mode="json"), "graph": nodes}})
 
 
 @router.get(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from agentmark_gateway.errors import NotFound
-from agentmark_gateway.pagination import Page
+from agentmark_gateway.pagination import Page, bounded_count
 from agentmark_gateway.traces import derive, rollup
 from agentmark_gateway.traces.filters import (
     STATUS_CODES,
@@ -82,8 +82,9 @@ async def _tags_by_trace(
 async def list_traces(
     session: AsyncSession, *, app_id: str, filters: TraceFilters, page: Page
 ) -> tuple[list[TraceSummary], int]:
-    traces = rollup.filtered_traces(app_id, filters).subquery("traces")
-    total = await session.scalar(select(func.count()).select_from(traces))
+    filtered = rollup.filtered_traces(app_id, filters)
+    total = await session.scalar(bounded_count(filtered, page.offset))
+    traces = filtered.subquery("traces")
     query = rollup.ordered(
         traces, filters.sort, rollup.trace_sort_columns(traces), traces.c.trace_id
     )
@@ -227,7 +228,8 @@ async def list_trace_spans(
     session: AsyncSession, *, app_id: str, trace_id: str, page: Page
 ) -> tuple[list[SpanSummary], int]:
     where = (Span.app_id == app_id, Span.trace_id == trace_id)
-    total = int(await session.scalar(select(func.count()).where(*where)) or 0)
+    counted = bounded_count(select(Span.id).where(*where), page.offset)
+    total = int(await session.scalar(counted) or 0)
     if total == 0:
         raise NotFound(f"Trace '{trace_id}' not found", code="trace_not_found")
     result = await session.scalars(
@@ -285,7 +287,8 @@ async def list_spans(
     session: AsyncSession, *, app_id: str, filters: SpanFilters, page: Page
 ) -> tuple[list[SpanSummary], int]:
     conditions = _span_conditions(app_id, filters)
-    total = int(await session.scalar(select(func.count()).where(*conditions)) or 0)
+    counted = bounded_count(select(Span.id).where(*conditions), page.offset)
+    total = int(await session.scalar(counted) or 0)
     result = await session.scalars(
         select(Span)
         .options(defer(Span.input), defer(Span.output))
@@ -362,8 +365,9 @@ def _session_summary(row: Any) -> SessionSummary:
 async def list_sessions(
     session: AsyncSession, *, app_id: str, filters: SessionFilters, page: Page
 ) -> tuple[list[SessionSummary], int]:
-    sessions = rollup.session_rollup(app_id, filters).subquery("sessions")
-    total = await session.scalar(select(func.count()).select_from(sessions))
+    rolled = rollup.session_rollup(app_id, filters)
+    total = await session.scalar(bounded_count(rolled, page.offset))
+    sessions = rolled.subquery("sessions")
     query = rollup.ordered(
         sessions, filters.sort, rollup.session_sort_columns(sessions), sessions.c.session_id
     )

@@ -1,0 +1,1 @@
+"""The project's ``agentmark.json`` as published with the templates, and its score configs."""

@@ -1,0 +1,1 @@
+"""``GET /v1/requests``: one record per model call, read from the stored spans."""
