@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+import yaml
 from typer.testing import CliRunner
 
 from agentmark_gateway.app import create_app
@@ -68,8 +69,13 @@ def publisher(admin, key_headers):
     return key
 
 
-def push(directory: Path, *, base_url: str | None, key: dict | None, extra=()):
-    env = {"AGENTMARK_API_KEY": None, "AGENTMARK_APP_ID": None, "AGENTMARK_BASE_URL": None}
+def push(directory: Path, *, base_url: str | None, key: dict | None, extra=(), commit=None):
+    env = {
+        "AGENTMARK_API_KEY": None,
+        "AGENTMARK_APP_ID": None,
+        "AGENTMARK_BASE_URL": None,
+        "AGENTMARK_COMMIT_SHA": commit,
+    }
     if key is not None:
         env.update(AGENTMARK_API_KEY=key["plaintext_key"], AGENTMARK_APP_ID=key["app_id"])
     if base_url is not None:
@@ -246,3 +252,86 @@ def test_push_publishes_the_projects_agentmark_json_as_its_config(
     response = client.get("/v1/config", headers=key_headers(publisher))
     assert response.status_code == 200, response.text
     assert response.json()["data"] == {"commit_sha": None, "config": config}
+
+
+def served_commit(client, key_headers, key, path) -> str:
+    frontmatter = read(client, key_headers, key, path)["children"][0]["value"]
+    return yaml.safe_load(frontmatter)["agentmark_meta"]["commit_sha"]
+
+
+def git(directory: Path, *args: str) -> str:
+    done = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(directory),
+            "-c",
+            "user.name=ci",
+            "-c",
+            "user.email=ci@example.com",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return done.stdout.strip()
+
+
+def test_push_stamps_the_commit_given_into_templates_and_the_config(
+    server, project, publisher, client, key_headers
+):
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    (project / "agentmark.json").write_text('{"agentmarkPath": "."}')
+
+    result = push(project, base_url=server, key=publisher, extra=["--commit-sha", sha.upper()])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"commit {sha} (from --commit-sha)"
+    assert served_commit(client, key_headers, publisher, "haiku.prompt.mdx") == sha
+    assert served_commit(client, key_headers, publisher, "agents/triage.prompt.mdx") == sha
+    config = client.get("/v1/config", headers=key_headers(publisher)).json()["data"]
+    assert config == {"commit_sha": sha, "config": {"agentmarkPath": "."}}
+    rows = [json.loads(line) for line in (FIXTURES / "datasets" / "seasons.jsonl").open()]
+    assert read(client, key_headers, publisher, "datasets/seasons.jsonl") == rows
+
+
+def test_push_stamps_the_head_of_the_git_work_tree_the_project_is_in(
+    server, project, publisher, client, key_headers
+):
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "prompts")
+    head = git(project, "rev-parse", "HEAD")
+    (project / "haiku.prompt.mdx").write_text("changed, not committed")  # still HEAD's commit
+
+    result = push(project / "agents", base_url=server, key=publisher)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"commit {head} (from git HEAD of {project / 'agents'})"
+    assert served_commit(client, key_headers, publisher, "triage.prompt.mdx") == head
+
+
+def test_the_environment_names_the_commit_when_no_option_does(project):
+    result = push(project, base_url=None, key=None, extra=["--dry-run"], commit="ABCD1234")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "commit abcd1234 (from AGENTMARK_COMMIT_SHA)"
+
+
+@pytest.mark.parametrize(
+    ("extra", "commit", "source"),
+    [(["--commit-sha", "main"], None, "--commit-sha"), ((), "v1.2", "AGENTMARK_COMMIT_SHA")],
+)
+def test_a_malformed_commit_is_refused_before_anything_is_sent(
+    server, project, publisher, client, key_headers, extra, commit, source
+):
+    result = push(project, base_url=server, key=publisher, extra=extra, commit=commit)
+
+    assert result.exit_code == 1
+    assert f"error: {source}: " in result.output
+    assert "is not a commit id (4 to 64 hexadecimal characters)" in result.output
+    missing = client.get(
+        "/v1/templates", params={"path": "haiku.prompt.mdx"}, headers=key_headers(publisher)
+    )
+    assert missing.status_code == 404

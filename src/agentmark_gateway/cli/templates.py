@@ -17,12 +17,18 @@ What it publishes, walking DIR in path order (hidden folders and
   ``agentmark.json`` (``GET /v1/config`` and ``/v1/score-configs`` read it).
 
 Everything else (``.mdx`` sources, other JSON files) is left alone.
+
+Each template and the configuration go with the commit they were built from
+(``--commit-sha``, else ``AGENTMARK_COMMIT_SHA``, else ``git rev-parse HEAD`` of
+DIR's work tree), which the gateway stamps into them (templates/stamp.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn
@@ -33,6 +39,7 @@ import typer
 from agentmark_gateway import __version__
 from agentmark_gateway.config.service import CONFIG_PATH
 from agentmark_gateway.templates.paths import check_path
+from agentmark_gateway.templates.stamp import check_commit_sha
 
 app = typer.Typer(help="Publish built templates and datasets to a gateway.", no_args_is_help=True)
 
@@ -100,16 +107,60 @@ def _server_error(response: httpx.Response) -> str:
         return f"HTTP {response.status_code} {response.reason_phrase}".strip()
 
 
-def _publish(client: httpx.Client, item: Item) -> str:
+def git_head(directory: Path) -> str | None:
+    """The commit checked out in the git work tree DIR is in; None when git is missing,
+    DIR is in no work tree, or the repository has no commit yet."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        done = subprocess.run(  # noqa: S603 (git from PATH, fixed arguments)
+            [git, "-C", str(directory), "rev-parse", "--is-inside-work-tree", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != 2 or lines[0] != "true":
+        return None
+    return lines[1]
+
+
+def commit_of(directory: Path, option: str | None) -> tuple[str, str] | None:
+    """The commit to stamp and where it came from, or None; exits on a malformed one."""
+    env = os.environ.get("AGENTMARK_COMMIT_SHA", "").strip()
+    if option is not None:
+        found = (option.strip(), "--commit-sha")
+    elif env:
+        found = (env, "AGENTMARK_COMMIT_SHA")
+    else:
+        head = git_head(directory)
+        if head is None:
+            return None
+        found = (head, f"git HEAD of {directory}")
+    sha, source = found
+    try:
+        return check_commit_sha(sha), source
+    except ValueError:
+        _fail(f"{source}: '{sha}' is not a commit id (4 to 64 hexadecimal characters)")
+
+
+def _publish(client: httpx.Client, item: Item, commit_sha: str | None) -> str:
     """Publishes one file; the word for the outcome, or ValueError with the reason it failed."""
     check_path(item.path)
+    params = {"path": item.path}
     if item.kind == "template":
         body, content_type = _template_body(item.file), "application/json"
+        if commit_sha is not None:
+            params["commit_sha"] = commit_sha
     else:
         body, content_type = item.file.read_bytes(), "application/x-ndjson"
     response = client.put(
         "/v1/templates",
-        params={"path": item.path},
+        params=params,
         content=body,
         headers={"Content-Type": content_type},
     )
@@ -138,6 +189,17 @@ def push(
         bool, typer.Option("--dry-run", help="List what would be published, send nothing")
     ] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each request")] = 60,
+    commit_sha: Annotated[
+        str | None,
+        typer.Option(
+            "--commit-sha",
+            metavar="SHA",
+            help="The commit the templates were built from (4 to 64 hex characters), stamped "
+            "into each template's frontmatter as agentmark_meta.commit_sha and kept with "
+            "agentmark.json. Default: AGENTMARK_COMMIT_SHA, else `git rev-parse HEAD` when DIR "
+            "is in a git work tree (HEAD even when the tree has uncommitted changes), else none.",
+        ),
+    ] = None,
 ) -> None:
     """Publish built templates (*.mdx.json, *.prompt.json), datasets (*.jsonl) and the
     project's agentmark.json in DIR.
@@ -149,6 +211,9 @@ def push(
     if not items:
         _fail(f"nothing to publish in {directory}: no *.mdx.json, *.prompt.json or *.jsonl files")
     _check_unique(items)
+    commit = commit_of(directory, commit_sha)
+    if commit is not None:
+        typer.echo(f"commit {commit[0]} (from {commit[1]})")
     if dry_run:
         for item in items:
             typer.echo(f"would publish {item.path}  <- {item.file.relative_to(directory)}")
@@ -168,7 +233,7 @@ def push(
     with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout) as client:
         for item in items:
             try:
-                typer.echo(_publish(client, item))
+                typer.echo(_publish(client, item, None if commit is None else commit[0]))
             except (ValueError, OSError) as exc:
                 failed += 1
                 typer.echo(f"failed {item.path}: {exc}")

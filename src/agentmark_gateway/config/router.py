@@ -24,15 +24,16 @@ ScoreConfigName = Annotated[
     "/v1/config",
     summary="Get the project configuration",
     description="The `agentmark.json` published with the templates (`agentmark-gateway "
-    "templates push`, or `PUT /v1/templates?path=agentmark.json`). `commit_sha` is null: "
-    "the gateway does not deploy from git. 404 `config_not_found` when none was published.",
+    "templates push`, or `PUT /v1/templates?path=agentmark.json`). `commit_sha` is the "
+    "commit it was published with (`PUT /v1/templates?commit_sha=`), null without one. "
+    "404 `config_not_found` when none was published.",
     responses={404: {"description": "No agentmark.json published for this app"}},
 )
 async def get_config(
     *, key: VerifiedKey = requires("template.read"), db: DbSession
 ) -> dict[str, Any]:
-    config = await service.get_config(db, app_id=key.app_id)
-    return {"data": {"commit_sha": None, "config": config}}
+    config, commit_sha = await service.get_config(db, app_id=key.app_id)
+    return {"data": {"commit_sha": commit_sha, "config": config}}
 
 
 @router.get(

@@ -45,6 +45,7 @@ from agentmark_gateway.templates.schemas import (
     PublishedResponse,
     TemplateContent,
 )
+from agentmark_gateway.templates.stamp import check_commit_sha
 
 router = APIRouter(tags=["Templates"], route_class=ApiRoute)
 
@@ -63,6 +64,18 @@ TemplatePath = Annotated[
         "(templates) or `evals/math.jsonl` (a dataset).",
     ),
     AfterValidator(check_path),
+]
+
+
+CommitSha = Annotated[
+    Annotated[str, AfterValidator(check_commit_sha)] | None,
+    Query(
+        description="The commit the template was built from: 4 to 64 hexadecimal characters. "
+        "A prompt's frontmatter gets `agentmark_meta: {commit_sha}` (replacing any there), "
+        "as AgentMark's own servers stamp it, so every GET serves it and prompt-core's runners "
+        "copy it to their spans; `agentmark.json` keeps it for `GET /v1/config` and "
+        "`/v1/score-configs`. Ignored for datasets. `agentmark-gateway templates push` sends it.",
+    ),
 ]
 
 
@@ -153,6 +166,7 @@ async def put_template(
     db: DbSession,
     gateway: GatewayDep,
     path: TemplatePath,
+    commit_sha: CommitSha = None,
     key: VerifiedKey = requires("template.write"),
 ) -> PublishedResponse:
     if is_dataset_path(path):
@@ -170,7 +184,7 @@ async def put_template(
     else:
         body = await read_body(request, gateway.settings.max_body_bytes)
         template, created = await service.put_template(
-            db, app_id=key.app_id, path=path, content=_template_ast(body)
+            db, app_id=key.app_id, path=path, content=_template_ast(body), commit_sha=commit_sha
         )
         gateway.templates.forget_app(key.app_id)
         published = Published(

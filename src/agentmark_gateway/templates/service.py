@@ -20,6 +20,7 @@ from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import NotFound
 from agentmark_gateway.templates.frontmatter import prompt_name
 from agentmark_gateway.templates.models import Template
+from agentmark_gateway.templates.stamp import stamp
 
 
 def _not_found(path: str) -> NotFound:
@@ -36,9 +37,17 @@ async def get_template(session: AsyncSession, *, app_id: str, path: str) -> Temp
 
 
 async def put_template(
-    session: AsyncSession, *, app_id: str, path: str, content: dict[str, Any]
+    session: AsyncSession,
+    *,
+    app_id: str,
+    path: str,
+    content: dict[str, Any],
+    commit_sha: str | None = None,
 ) -> tuple[Template, bool]:
-    """Create or replace the template at ``path``; True when it was created."""
+    """Create or replace the template at ``path``, stamped with ``commit_sha`` when
+    given (templates/stamp.py); True when it was created."""
+    if commit_sha is not None:
+        stamp(content, config=path == CONFIG_PATH, commit_sha=commit_sha)
     name = prompt_name(content)
     template = await session.scalar(
         select(Template).where(Template.app_id == app_id, Template.path == path)
