@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import Scope
 
 from agentmark_gateway.api_keys.change_listener import ChangeListener
+from agentmark_gateway.api_keys.changes import ChangeFeed, apply_on_commit
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
 from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, KeyVerifier, VerifiedKey
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
@@ -35,6 +36,7 @@ class Gateway:
     limiter: RateLimiter
     client_addresses: ClientAddressResolver
     templates: TemplateCache
+    changes: ChangeFeed
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -64,6 +66,9 @@ class Gateway:
                 templates.clear() if app_id is None else templates.forget_app(app_id)
             ),
         )
+        # A change this process commits is forgotten here at once; the feed
+        # brings those of other processes.
+        apply_on_commit(sessionmaker, verifier.apply_change)
         return cls(
             settings,
             engine,
@@ -74,6 +79,7 @@ class Gateway:
             limiter=build_limiter(settings, sessionmaker),
             client_addresses=ClientAddressResolver(settings.trusted_proxies),
             templates=templates,
+            changes=ChangeFeed(sessionmaker, verifier.apply_change),
         )
 
     def client_address(self, scope: Scope) -> Address | None:
@@ -133,14 +139,14 @@ class Gateway:
         return key
 
     async def start(self) -> None:
-        await self.verifier.start_watching()
+        await self.changes.start()
         self.tasks.append(
-            asyncio.create_task(self.verifier.watch(self.settings.invalidation_poll_seconds))
+            asyncio.create_task(self.changes.watch(self.settings.invalidation_poll_seconds))
         )
         if self.engine.dialect.name == "postgresql":
             # Other processes' changes wake the poll as they commit; SQLite is polled only.
             listener = ChangeListener(
-                self.engine, self.verifier.wake, timeout=self.settings.database_timeout_seconds
+                self.engine, self.changes.wake, timeout=self.settings.database_timeout_seconds
             )
             self.tasks.append(asyncio.create_task(listener.run()))
         self.tasks.append(

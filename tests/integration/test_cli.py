@@ -135,3 +135,9 @@ def test_apps_rename_and_delete(cli):
 
 def test_permissions_prints_the_generated_table(cli):
     assert cli("permissions").stdout == markdown_table()
+
+
+def test_audit_since_that_is_not_iso_is_refused_clearly(cli):
+    result = cli("audit", "--since", "yesterday", ok=False)
+    assert result.exit_code == 2
+    assert "--since" in result.output and "ISO 8601" in result.output

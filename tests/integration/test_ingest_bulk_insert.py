@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from agentmark_gateway.db.base import utcnow
-from agentmark_gateway.metrics.pricing import price_table
+from agentmark_gateway.pricing import price_table
 from agentmark_gateway.traces import derive, ingest
 from agentmark_gateway.traces.ingest import store_spans
 from agentmark_gateway.traces.models import Span, Trace, TraceTag

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from agentmark_gateway.api_keys.models import TEMPLATES_CHANGED, KeyChange
-from agentmark_gateway.api_keys.verify import CHANGE_RETENTION
+from agentmark_gateway.api_keys import service as keys
+from agentmark_gateway.api_keys.changes import CHANGE_RETENTION, TEMPLATES_CHANGED, KeyChange
+from agentmark_gateway.app import create_app
+from agentmark_gateway.audit.service import CLI_ACTOR
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.templates.cache import Rendered
+from tests.conftest import Admin, add_user
 
 
 def _fill(gateway, *apps: str) -> None:
@@ -44,7 +48,7 @@ def test_rows_older_than_the_retention_are_pruned(client):
                 [KeyChange(key_id="key_old", created_at=old), KeyChange(key_id="key_new")]
             )
             await session.commit()
-        pruned = await gateway.verifier.prune_changes()
+        pruned = await gateway.changes.prune()
         async with gateway.sessionmaker() as session:
             left = await session.scalar(
                 select(func.count()).select_from(KeyChange).where(KeyChange.key_id == "key_old")
@@ -53,3 +57,22 @@ def test_rows_older_than_the_retention_are_pruned(client):
 
     pruned, left = client.portal.call(scenario)
     assert pruned >= 1 and left == 0
+
+
+def test_a_key_deleted_through_the_service_alone_is_refused_here_at_once(settings, key_headers):
+    """No router, page or poll forgets the key: committing the change does."""
+    # A poll that never comes in this test: only the commit can tell this process.
+    quiet = settings.model_copy(update={"invalidation_poll_seconds": 3600})
+    with TestClient(create_app(quiet)) as client:
+        admin = Admin(client, add_user(client, "owner@example.com", "owner"))
+        key = admin.create_key(admin.create_app(), role="read-only")
+        assert client.get("/v1/traces", headers=key_headers(key)).status_code == 200
+        gateway = client.app.state.gateway
+
+        async def delete() -> None:
+            async with gateway.sessionmaker() as session:
+                row = await keys.get_key(session, app_id=key["app_id"], key_id=key["id"])
+                await keys.delete_key(session, actor=CLI_ACTOR, key=row)
+
+        client.portal.call(delete)
+        assert client.get("/v1/traces", headers=key_headers(key)).status_code == 401

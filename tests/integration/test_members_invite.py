@@ -146,3 +146,32 @@ def test_the_dashboard_shows_the_refusal_next_to_the_field_it_is_about(admin, cl
     assert 'id="invite-email-error">A valid email address is required<' in page
     assert "boss@example.com" not in member_emails(admin)
     assert invite_events(client) == []
+
+
+def test_member_changes_made_through_the_service_alone_are_audited(client):
+    """As the CLI would: no router or page writes the records."""
+    from agentmark_gateway.audit.service import CLI_ACTOR
+    from agentmark_gateway.users import service as users
+
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+
+    async def change_then_remove() -> list[tuple[str, str, dict[str, Any]]]:
+        async with gateway.sessionmaker() as session:
+            member = await users.create_user(
+                session, email="m@example.com", role="read", password=None
+            )
+            await session.commit()
+            await users.change_role(session, actor=CLI_ACTOR, user=member, role="write")
+            await users.remove_user(session, actor=CLI_ACTOR, user=member)
+        async with gateway.sessionmaker() as session:
+            events, _ = await list_events(session)
+            return [(e.action, e.actor, e.details) for e in reversed(events)]
+
+    assert client.portal.call(change_then_remove) == [  # type: ignore[union-attr]
+        (
+            "member.role_change",
+            "cli",
+            {"email": "m@example.com", "before": "read", "after": "write"},
+        ),
+        ("member.remove", "cli", {"email": "m@example.com", "role": "write"}),
+    ]

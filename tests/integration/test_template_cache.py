@@ -111,6 +111,7 @@ def test_deleting_the_app_forgets_its_answers(admin, client, reader):
 
 def test_a_template_change_in_another_process_is_announced(client, reader):
     """Publishing writes a key_changes row of kind "templates"; polling applies it."""
+    from agentmark_gateway.db.engine import make_sessionmaker
     from agentmark_gateway.templates import service
 
     gateway = client.app.state.gateway
@@ -118,12 +119,14 @@ def test_a_template_change_in_another_process_is_announced(client, reader):
     assert len(gateway.templates) == 1
 
     async def publish_elsewhere() -> None:
-        # Straight through the service, as another process (or the CLI) would.
-        async with gateway.sessionmaker() as session:
+        # Straight through the service, as another process (or the CLI) would: its
+        # sessions do not apply changes to this process's caches as they commit.
+        async with make_sessionmaker(gateway.engine)() as session:
             await service.put_template(
                 session, app_id=reader["app_id"], path=PATH, content={**AST, "children": []}
             )
-        await gateway.verifier.poll_changes()
+        assert len(gateway.templates) == 1
+        await gateway.changes.poll()
 
     client.portal.call(publish_elsewhere)
     assert len(gateway.templates) == 0

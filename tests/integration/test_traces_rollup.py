@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from agentmark_gateway.metrics.pricing import price_table
+from agentmark_gateway.pricing import price_table
 from agentmark_gateway.traces.ingest import store_spans
 from agentmark_gateway.traces.otlp import decode_json
 from tests.fixtures.otlp import payloads

@@ -1,10 +1,10 @@
 """Fixtures of the resilience tests: databases they choose themselves.
 
 The several-process, load, shutdown and rotation tests model a production
-deployment, so they run on PostgreSQL in both legs of the suite (a fresh
-database on the shared server per test, copied from a migrated template). The
-outage test gets a private cluster it may stop; the SQLite busy test makes its
-own SQLite file.
+deployment on PostgreSQL (a fresh database on the shared server per test, copied
+from a migrated template), whichever leg runs them: scripts/test runs this folder
+once, in the first leg. The outage test gets a private cluster it may stop; the
+SQLite busy and read-only tests make their own SQLite files.
 """
 
 from __future__ import annotations

@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import PEPPER
 from tests.servers import free_port
+
+pytestmark = pytest.mark.slow
 
 GATEWAY_BIN = Path(sys.executable).parent / "agentmark-gateway"
 # Idle workers stop in well under a second; this allows for a loaded machine.

@@ -19,6 +19,8 @@ import pytest
 from tests.conftest import BACKEND, _pg_url, pg_database
 from tests.resilience.gateways import GatewayProcess
 
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 1.0
 # Generous for a loaded machine; without the fix the server never answers at all.
 PATIENCE = 10.0

@@ -148,6 +148,7 @@ def _unknown_keys(count: int) -> bytes:
 # --- the rule: /health answers throughout -------------------------------------------
 
 
+@pytest.mark.slow
 def test_gzip_member_bomb_on_ingest_is_refused_while_health_stays_fast(served):
     bomb = _empty_gzip_members(MAX_BODY)
     error = _send_hostile(
@@ -166,6 +167,7 @@ def test_gzip_member_bomb_on_ingest_is_refused_while_health_stays_fast(served):
     assert f"more than {MAX_GZIP_MEMBERS} gzip members" in error["message"]
 
 
+@pytest.mark.slow
 def test_gzip_member_bomb_on_template_upload_is_refused_while_health_stays_fast(served):
     bomb = _empty_gzip_members(MAX_BODY)
     for path in ("bomb.prompt.mdx", "bomb.jsonl"):
@@ -181,6 +183,7 @@ def test_gzip_member_bomb_on_template_upload_is_refused_while_health_stays_fast(
         assert error["code"] == "invalid_encoding"
 
 
+@pytest.mark.slow
 def test_a_million_key_sign_in_body_is_refused_while_health_stays_fast(served):
     body = _unknown_keys(1_000_000)
     error = _send_hostile(
@@ -192,6 +195,7 @@ def test_a_million_key_sign_in_body_is_refused_while_health_stays_fast(served):
     assert error["code"] == "payload_too_large"
 
 
+@pytest.mark.slow
 def test_six_thousand_tags_are_refused_while_health_stays_fast(served):
     error = _send_hostile(
         served,
@@ -201,6 +205,7 @@ def test_six_thousand_tags_are_refused_while_health_stays_fast(served):
     assert "tag" in error["message"]
 
 
+@pytest.mark.slow
 def test_deeply_nested_json_is_refused_while_health_stays_fast(served):
     deep = b"[" * 1_000_000 + b"]" * 1_000_000
     for path in ("/v1/traces", "/v1/scores", "/v1/datasets/deep/rows"):
@@ -212,6 +217,7 @@ def test_deeply_nested_json_is_refused_while_health_stays_fast(served):
         )
 
 
+@pytest.mark.slow
 def test_huge_otlp_attribute_maps_are_refused_while_health_stays_fast(served):
     over = _trace_request(**{f"attribute.{n:07d}": "x" * 20 for n in range(300_000)})
     assert len(over) > MAX_BODY
@@ -246,6 +252,7 @@ def test_huge_otlp_attribute_maps_are_refused_while_health_stays_fast(served):
 # --- the controls ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sign_in_and_management_bodies_are_capped_small(served):
     padded = json.dumps({"email": "a@example.com", "password": "x" * SMALL_BODY_BYTES}).encode()
     with httpx.Client(base_url=served.base, timeout=30) as http:
@@ -255,6 +262,7 @@ def test_sign_in_and_management_bodies_are_capped_small(served):
             assert str(SMALL_BODY_BYTES) in error["message"]
 
 
+@pytest.mark.slow
 def test_validation_errors_are_capped_in_count_and_size(served):
     errors = [
         {"loc": ("body", f"k{n}"), "msg": "Extra inputs are not permitted", "type": "extra"}
@@ -280,6 +288,7 @@ def test_validation_errors_are_capped_in_count_and_size(served):
     assert len(long_name.content) < 2_000
 
 
+@pytest.mark.slow
 def test_an_object_of_many_unknown_keys_is_one_error_before_its_fields_are_read(served):
     body = _unknown_keys(700_000)
     assert SMALL_BODY_BYTES < len(body) < MAX_BODY
@@ -300,6 +309,7 @@ def test_an_object_of_many_unknown_keys_is_one_error_before_its_fields_are_read(
     assert "700000 fields" in error["message"]
 
 
+@pytest.mark.slow
 def test_tag_filters_are_capped_and_still_all_must_match(served):
     trace = payloads.trace_id()
     tags = [f"t{n}" for n in range(MAX_LIST_VALUES)]

@@ -132,6 +132,7 @@ def test_a_gzip_of_800000_lines_is_refused_quickly_in_bounded_memory_while_other
         assert listed.json()["data"] == []
 
 
+@pytest.mark.slow
 def test_a_50000_row_upload_works_and_a_replacement_is_all_or_nothing_for_readers(live):
     def version(v: int, rows: int) -> bytes:
         return _gzip_rows({"input": {"n": n}, "metadata": {"v": v}} for n in range(rows))

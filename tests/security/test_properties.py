@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.api_keys.verify import parse_authorization
 from agentmark_gateway.errors import BadRequest, Unauthorized
-from agentmark_gateway.scores.schemas import DayOrMoment
+from agentmark_gateway.moments import DayOrMoment
 from agentmark_gateway.traces import otlp
 from agentmark_gateway.traces.filters import SESSION_SORTS, TRACE_SORTS, Sort
 from agentmark_gateway.traces.params import date_range, parse_instant, parse_sort, parse_status

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from agentmark_gateway.auth import service as auth_service
 from tests.conftest import add_user
@@ -28,6 +29,7 @@ async def _burst(base: str, password: str) -> list[int]:
     return [answer.status_code for answer in answers]
 
 
+@pytest.mark.slow
 def test_a_hundred_concurrent_wrong_passwords_check_only_the_allowed_few(database_url, tmp_path):
     add_owner(database_url)
     env = {"AGENTMARK_LOGIN_MAX_FAILURES": str(MAX_FAILURES)}

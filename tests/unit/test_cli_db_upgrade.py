@@ -41,6 +41,7 @@ def start_upgrade(database_url: str, data_dir: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_two_upgrades_at_once_on_a_fresh_database_both_succeed(empty_pg_url, tmp_path):
     runs = [start_upgrade(empty_pg_url, tmp_path / f"op{i}") for i in range(2)]
     outputs = [run.communicate(timeout=120)[0] for run in runs]

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentmark_gateway.metrics.pricing import price_table
+from agentmark_gateway.pricing import price_table
 from agentmark_gateway.traces import derive
 from agentmark_gateway.traces.otlp import OtlpSpan
 from tests.fixtures.otlp.spans import decoded_span

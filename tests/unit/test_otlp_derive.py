@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentmark_gateway.metrics.pricing import _without_provider, price_table
+from agentmark_gateway.pricing import _without_provider, price_table
 from agentmark_gateway.traces.derive import row_of, span_type, tags_of
 from agentmark_gateway.traces.otlp import decode_json
 from tests.fixtures.otlp import payloads, sdk

@@ -1,9 +1,9 @@
 """On PostgreSQL, hear of other processes' key and template changes as they commit.
 
 Each ``key_changes`` row is announced with ``NOTIFY`` in its own transaction
-(``models.announce_change``). Every process LISTENs on a connection of its own,
+(``changes.announce_change``). Every process LISTENs on a connection of its own,
 outside the pool, and on a notice wakes its change poll at once: what a change
-means stays in one place (``KeyVerifier.poll_changes``); a notice only says
+means stays in one place (``changes.ChangeFeed.poll``); a notice only says
 "look now". The poll on a timer stays as the fallback: it catches whatever was
 committed while this connection was down (it is reopened with backoff).
 """
@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentmark_gateway.api_keys.models import CHANGES_CHANNEL
+from agentmark_gateway.api_keys.changes import CHANGES_CHANNEL
 
 log = logging.getLogger(__name__)
 

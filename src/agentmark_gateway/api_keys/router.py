@@ -21,7 +21,7 @@ from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import BadRequest, NotFound
 from agentmark_gateway.pagination import PageDep, paginated
-from agentmark_gateway.users.roles import Action
+from agentmark_gateway.permissions.org_roles import Action
 
 router = APIRouter(prefix="/v1/api-keys", tags=["API keys"], route_class=ApiRoute)
 
@@ -115,7 +115,6 @@ async def show_key(
 async def edit_key(
     key_id: str,
     body: ApiKeyUpdate,
-    request: Request,
     db: DbSession,
     x_app_id: AppHeader = None,
     user: SignedIn = allowed(Action.KEYS_MANAGE),
@@ -123,21 +122,18 @@ async def edit_key(
     key = await _load_key(db, key_id, x_app_id)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     key = await service.edit_key(db, actor=user.actor, key=key, **changes)
-    request.app.state.gateway.verifier.invalidate(key_id=key.id)
     return {"data": service.to_public(key)}
 
 
 @router.delete("/{key_id}", status_code=204, summary="Delete an API key, effective at once")
 async def delete_key(
     key_id: str,
-    request: Request,
     db: DbSession,
     x_app_id: AppHeader = None,
     user: SignedIn = allowed(Action.KEYS_MANAGE),
 ) -> Response:
     key = await _load_key(db, key_id, x_app_id)
     await service.delete_key(db, actor=user.actor, key=key)
-    request.app.state.gateway.verifier.invalidate(key_id=key_id)
     return Response(status_code=204)
 
 
@@ -165,7 +161,6 @@ async def roll_key(
         key=key,
         grace_seconds=grace,
     )
-    request.app.state.gateway.verifier.invalidate(key_id=key_id)
     response.headers.update(NO_STORE)
     return {
         "data": ApiKeyRolled(

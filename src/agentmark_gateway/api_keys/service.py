@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway.api_keys import keygen
-from agentmark_gateway.api_keys.models import ApiKey, KeyChange
+from agentmark_gateway.api_keys.changes import KeyChange
+from agentmark_gateway.api_keys.models import ApiKey
 from agentmark_gateway.api_keys.schemas import MAX_RATE_LIMIT_PER_MINUTE, ApiKeyPublic
 from agentmark_gateway.audit.service import Actor, record
 from agentmark_gateway.controls import check_plain
@@ -22,7 +23,7 @@ from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import BadRequest, Conflict, Forbidden, NotFound
 from agentmark_gateway.netaccess import normalize_cidrs
 from agentmark_gateway.permissions.catalog import ordered, resolve_permissions, resolve_role
-from agentmark_gateway.users.roles import grantable_permissions
+from agentmark_gateway.permissions.org_roles import grantable_permissions
 
 # Keys expiring within this long are flagged ``expiring_soon`` in lists and details.
 EXPIRING_SOON = timedelta(days=7)

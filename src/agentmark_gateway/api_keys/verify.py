@@ -10,23 +10,22 @@ BLAKE2b and a dict lookup; nothing here writes to the database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.api_keys.cache import TTLCache
+from agentmark_gateway.api_keys.changes import KEYS_CHANGED, TEMPLATES_CHANGED
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
-from agentmark_gateway.api_keys.models import KEYS_CHANGED, TEMPLATES_CHANGED, ApiKey, KeyChange
-from agentmark_gateway.db.base import utcnow
+from agentmark_gateway.api_keys.models import ApiKey
 from agentmark_gateway.errors import Unauthorized
 from agentmark_gateway.netaccess import Address, Allowlist
 from agentmark_gateway.permissions.catalog import resolve_permissions
@@ -34,11 +33,6 @@ from agentmark_gateway.permissions.catalog import resolve_permissions
 log = logging.getLogger(__name__)
 
 NOT_AUTHORIZED = "Not authorized"
-# How far back each poll looks for changes that committed out of id order.
-CHANGE_LOOKBACK = timedelta(seconds=10)
-# Change rows older than this are deleted (every process has long applied them).
-CHANGE_RETENTION = timedelta(hours=1)
-PRUNE_EVERY_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +100,9 @@ class KeyVerifier:
         self._cache_hasher = hashlib.blake2b(key=secrets.token_bytes(32), digest_size=16)
         # Bumped by every invalidation; a lookup that raced one is not cached.
         self._generation = 0
-        self._last_change_id = 0
-        # Changes applied within the lookback window, so none is applied twice.
-        self._recent_changes: dict[int, datetime] = {}
         # Told of every change to an app's templates or the app itself (None: could
         # be anything), for the caches of app data that share this change feed.
         self._on_app_change = on_app_change or (lambda app_id: None)
-        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
-        self._failing = False
-        # Set when a change was announced (PostgreSQL): poll now, not at the next tick.
-        self._wake = asyncio.Event()
 
     async def verify(
         self,
@@ -246,53 +233,14 @@ class KeyVerifier:
             if key.id == key_id or key.app_id == app_id:
                 self._found.pop(digest)
 
-    async def start_watching(self) -> None:
-        async with self._sessionmaker() as session:
-            self._last_change_id = await session.scalar(select(func.max(KeyChange.id))) or 0
-
-    async def poll_changes(self) -> int:
-        """Apply key changes other processes made; returns how many were seen.
-
-        Ids come from a sequence, but on PostgreSQL two transactions can commit
-        out of id order: a change with a lower id may become visible after a
-        higher one was read. So each poll also looks back over recent rows and
-        applies any it has not seen yet.
-        """
-        since = utcnow() - CHANGE_LOOKBACK
-        async with self._sessionmaker() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        KeyChange.id,
-                        KeyChange.kind,
-                        KeyChange.key_id,
-                        KeyChange.app_id,
-                        KeyChange.created_at,
-                    )
-                    .where((KeyChange.id > self._last_change_id) | (KeyChange.created_at >= since))
-                    .order_by(KeyChange.id)
-                )
-            ).all()
-        fresh = 0
-        for change_id, kind, key_id, app_id, created_at in rows:
-            if change_id in self._recent_changes:
-                continue
-            self._recent_changes[change_id] = created_at
-            self.apply_change(kind, key_id=key_id, app_id=app_id)
-            self._last_change_id = max(self._last_change_id, change_id)
-            fresh += 1
-        for change_id, created_at in list(self._recent_changes.items()):
-            if created_at < since:
-                del self._recent_changes[change_id]
-        return fresh
-
     def apply_change(self, kind: str, *, key_id: str | None, app_id: str | None) -> None:
-        """Forget what one change names, in this process."""
+        """Forget what one change names (api_keys/changes.py), in this process."""
         if kind == TEMPLATES_CHANGED:
             self._on_app_change(app_id)
             return
         if kind != KEYS_CHANGED:
-            # Written by a newer version: forget everything rather than guess.
+            # ANYTHING_CHANGED, or a kind written by a newer version: forget
+            # everything rather than guess.
             self.invalidate()
             self._on_app_change(None)
             return
@@ -300,44 +248,3 @@ class KeyVerifier:
         if key_id is None:
             # An app deletion (or every key of an app): its data went with it.
             self._on_app_change(app_id)
-
-    async def prune_changes(self) -> int:
-        """Delete change rows every process has long applied; returns how many."""
-        async with self._sessionmaker() as session:
-            result = await session.execute(
-                delete(KeyChange).where(KeyChange.created_at < utcnow() - CHANGE_RETENTION)
-            )
-            await session.commit()
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    def wake(self) -> None:
-        """Poll at once: another process announced a change (api_keys/change_listener.py)."""
-        self._wake.set()
-
-    async def watch(self, interval: float) -> None:
-        """Poll for changes forever (a background task of each server process): every
-        ``interval`` seconds, and whenever ``wake`` is called."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
-            # Cleared before the poll: a notice arriving during it brings another.
-            self._wake.clear()
-            if time.monotonic() >= self._next_prune:
-                self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
-                try:
-                    await self.prune_changes()
-                except Exception:  # a busy or absent database: next time
-                    log.info("could not prune old key changes", exc_info=True)
-            try:
-                await self.poll_changes()
-            except Exception:  # the database may be briefly away; keep watching
-                if not self._failing:
-                    # Once per outage, not once per poll.
-                    log.warning("could not read key changes; the caches are cleared until it can")
-                self._failing = True
-                self.invalidate()
-                self._on_app_change(None)
-            else:
-                if self._failing:
-                    log.info("reading key changes again")
-                self._failing = False

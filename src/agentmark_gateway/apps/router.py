@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.apps import service
@@ -10,7 +10,7 @@ from agentmark_gateway.apps.schemas import AppCreate, AppPublic, AppUpdate
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.pagination import PageDep, paginated
-from agentmark_gateway.users.roles import Action
+from agentmark_gateway.permissions.org_roles import Action
 
 router = APIRouter(prefix="/v1/apps", tags=["Apps"], route_class=ApiRoute)
 
@@ -56,10 +56,8 @@ async def rename_app(
 
 @router.delete("/{app_id}", status_code=204, summary="Delete an app, its keys and its data")
 async def delete_app(
-    app_id: str, request: Request, db: DbSession, user: SignedIn = allowed(Action.APPS_MANAGE)
+    app_id: str, db: DbSession, user: SignedIn = allowed(Action.APPS_MANAGE)
 ) -> Response:
     app = await service.get_app(db, app_id)
     await service.delete_app(db, actor=user.actor, app=app)
-    request.app.state.gateway.verifier.invalidate(app_id=app_id)
-    request.app.state.gateway.templates.forget_app(app_id)
     return Response(status_code=204)

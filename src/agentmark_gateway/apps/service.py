@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentmark_gateway.api_keys.models import KeyChange
+from agentmark_gateway.api_keys.changes import KeyChange
 from agentmark_gateway.apps.models import App
 from agentmark_gateway.audit.service import Actor, record
 from agentmark_gateway.controls import check_plain

@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict
 
+from agentmark_gateway import moments
 from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.audit import service
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
+from agentmark_gateway.moments import DayOrMoment
 from agentmark_gateway.pagination import PageDep, paginated
-from agentmark_gateway.scores.schemas import DayOrMoment
-from agentmark_gateway.users.roles import Action
+from agentmark_gateway.permissions.org_roles import Action
 
 router = APIRouter(prefix="/v1/audit-log", tags=["Audit log"], route_class=ApiRoute)
 
@@ -45,17 +46,10 @@ async def list_events(
         db,
         app_id=app_id or x_app_id,
         action=action,
-        since=_start_of(since),
+        since=None if since is None else moments.earliest(since),
         limit=page.limit,
         offset=page.offset,
     )
     return paginated(
         [AuditEventPublic.model_validate(e).model_dump(mode="json") for e in events], total, page
     )
-
-
-def _start_of(since: date | datetime | None) -> datetime | None:
-    """A bare date means from the start of that day (UTC)."""
-    if since is None or isinstance(since, datetime):
-        return since
-    return datetime.combine(since, time.min, tzinfo=UTC)

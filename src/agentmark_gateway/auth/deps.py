@@ -13,8 +13,8 @@ from agentmark_gateway.auth import service
 from agentmark_gateway.auth.models import UserSession
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import Forbidden, Unauthorized
+from agentmark_gateway.permissions.org_roles import Action, can
 from agentmark_gateway.users.models import User
-from agentmark_gateway.users.roles import Action, can
 
 
 @dataclass

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentmark_gateway import moments
 from agentmark_gateway.apps.service import find_app
 from agentmark_gateway.audit.service import list_events
 from agentmark_gateway.cli.context import run
@@ -20,7 +21,7 @@ def show(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """The audit log, newest first."""
-    since_at = datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None
+    since_at = _since(since) if since else None
 
     async def work(session: AsyncSession, _: Settings) -> list[list[object]]:
         app_id = (await find_app(session, app_ref)).id if app_ref else None
@@ -40,6 +41,16 @@ def show(
         ]
 
     typer.echo(render(["TIME", "ACTOR", "ACTION", "TARGET", "APP", "DETAILS"], run(work)))
+
+
+def _since(text: str) -> datetime:
+    """A bare date means from the start of that day (UTC), as in the audit-log route."""
+    try:
+        return moments.earliest(moments.read(text))
+    except ValueError:
+        raise typer.BadParameter(
+            "use ISO 8601, e.g. 2027-01-31T00:00:00Z", param_hint="--since"
+        ) from None
 
 
 def _summary(details: dict[str, object]) -> str:

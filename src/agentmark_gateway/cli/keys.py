@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentmark_gateway import moments
 from agentmark_gateway.api_keys import service
 from agentmark_gateway.api_keys.schemas import (
     MAX_GRACE_SECONDS,
@@ -49,10 +50,11 @@ def _parse_expiry(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = moments.read(value)
     except ValueError:
         raise typer.BadParameter("use ISO 8601, e.g. 2027-01-31T00:00:00Z") from None
-    if moment.tzinfo is None:
+    # A bare date or a zoneless time would depend on where the command runs.
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
         raise typer.BadParameter("give a time zone, e.g. 2027-01-31T00:00:00Z")
     return moment
 

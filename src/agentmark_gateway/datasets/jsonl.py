@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from agentmark_gateway.datasets.schemas import DatasetRowIn
 from agentmark_gateway.errors import BadRequest, PayloadTooLarge
-from agentmark_gateway.templates.jsonvalues import dumps_line, loads
+from agentmark_gateway.jsonvalues import dumps_line, loads
 
 
 def too_many_rows(max_rows: int) -> PayloadTooLarge:

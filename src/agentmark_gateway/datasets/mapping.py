@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-from agentmark_gateway.templates.jsonvalues import loads
+from agentmark_gateway.jsonvalues import loads
 from agentmark_gateway.traces.models import Span
 
 SPAN_FIELDS = (

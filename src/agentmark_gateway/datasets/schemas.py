@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from agentmark_gateway.datasets.mapping import check_source
+from agentmark_gateway.jsonvalues import check_storable
 from agentmark_gateway.pagination import Pagination
 from agentmark_gateway.request_body import RequestBody
-from agentmark_gateway.templates.jsonvalues import check_storable
 
 MAX_IMPORT_IDS = 100
 

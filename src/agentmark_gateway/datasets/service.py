@@ -23,8 +23,8 @@ from agentmark_gateway.datasets.mapping import RowMapping, row_from_span
 from agentmark_gateway.datasets.models import HIDDEN_PREFIX, Dataset, DatasetRow
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import Conflict, NotFound
+from agentmark_gateway.jsonvalues import check_storable
 from agentmark_gateway.pagination import bounded_count
-from agentmark_gateway.templates.jsonvalues import check_storable
 from agentmark_gateway.traces.models import Span
 
 WRITE_ATTEMPTS = 5

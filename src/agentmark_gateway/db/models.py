@@ -1,6 +1,7 @@
 """Every table, imported once so the metadata is whole (for Alembic and tests)."""
 
-from agentmark_gateway.api_keys.models import ApiKey, KeyChange
+from agentmark_gateway.api_keys.changes import KeyChange
+from agentmark_gateway.api_keys.models import ApiKey
 from agentmark_gateway.apps.models import App
 from agentmark_gateway.audit.models import AuditEvent
 from agentmark_gateway.auth.models import LoginFailure, UserSession

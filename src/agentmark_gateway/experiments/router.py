@@ -17,9 +17,10 @@ from agentmark_gateway.experiments.schemas import (
     ExperimentPage,
 )
 from agentmark_gateway.experiments.service import ExperimentFilters
+from agentmark_gateway.moments import DayOrMoment
 from agentmark_gateway.pagination import Page, paginated
 from agentmark_gateway.permissions.enforce import requires
-from agentmark_gateway.scores.schemas import DayOrMoment, Text
+from agentmark_gateway.scores.schemas import Text
 from agentmark_gateway.traces import service as traces_service
 from agentmark_gateway.traces.filters import Sort, TraceFilters
 from agentmark_gateway.traces.schemas import TraceListResponse

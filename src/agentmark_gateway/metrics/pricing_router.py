@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.deps import GatewayDep
-from agentmark_gateway.metrics.pricing import price_table
+from agentmark_gateway.pricing import price_table
 
 router = APIRouter(tags=["Meta"], route_class=ApiRoute)
 

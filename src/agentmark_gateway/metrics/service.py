@@ -2,7 +2,7 @@
 
 A request is a trace: it succeeded unless one of its spans failed, its latency
 is its duration and it falls in the range (and in a bucket) by its start. Costs
-were fixed per span at ingest (see metrics/pricing.py).
+were fixed per span at ingest (see pricing.py).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import BadRequest, PayloadTooLarge
+from agentmark_gateway.moments import DayOrMoment
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.scores import service
@@ -20,7 +21,6 @@ from agentmark_gateway.scores.schemas import (
     BatchItemResult,
     BatchResult,
     BatchSummary,
-    DayOrMoment,
     ItemError,
     ScoreAggregation,
     ScoreBatch,

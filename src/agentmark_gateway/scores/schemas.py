@@ -10,8 +10,7 @@ surrogate, so those are 400s here instead of 500s at insert time.
 from __future__ import annotations
 
 import math
-import re
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,13 +19,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainValidator,
-    TypeAdapter,
     WithJsonSchema,
 )
 
+from agentmark_gateway.jsonvalues import check_depth
 from agentmark_gateway.pagination import Pagination
-from agentmark_gateway.templates.jsonvalues import check_depth
 
 MAX_BATCH_ITEMS = 1000
 MAX_CLIENT_ID = 128
@@ -73,39 +70,6 @@ MAX_SCORE_MAGNITUDE = 1e15
 FiniteNumber = Annotated[
     float,
     Field(strict=True, allow_inf_nan=False, ge=-MAX_SCORE_MAGNITUDE, le=MAX_SCORE_MAGNITUDE),
-]
-
-_MOMENT: TypeAdapter[datetime] = TypeAdapter(datetime)
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _day_or_moment(value: Any) -> date | datetime:
-    # A bare date stays a date so that an end date can cover its whole day.
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and not _ISO_DAY.match(value.strip()):
-        # pydantic would read "-1" or "1700000000" as Unix time: not what the docs promise.
-        raise ValueError("must be an ISO 8601 date or date-time")
-    if isinstance(value, str) and len(value.strip()) == 10:
-        return date.fromisoformat(value.strip())
-    moment = _MOMENT.validate_python(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("date-time out of range") from None
-
-
-DayOrMoment = Annotated[
-    date | datetime,
-    PlainValidator(_day_or_moment),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "description": "A date (YYYY-MM-DD, the whole day) or an ISO 8601 date-time.",
-        }
-    ),
 ]
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator
 
+from agentmark_gateway import jsonvalues
 from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.bodies import read_body
@@ -28,7 +29,7 @@ from agentmark_gateway.errors import BadRequest
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.settings import Settings
-from agentmark_gateway.templates import jsonvalues, service
+from agentmark_gateway.templates import service
 from agentmark_gateway.templates.cache import Rendered
 from agentmark_gateway.templates.frontmatter import MAX_NAME_LENGTH
 from agentmark_gateway.templates.paths import (
@@ -186,7 +187,6 @@ async def put_template(
         template, created = await service.put_template(
             db, app_id=key.app_id, path=path, content=_template_ast(body), commit_sha=commit_sha
         )
-        gateway.templates.forget_app(key.app_id)
         published = Published(
             path=path,
             kind="template",
@@ -227,7 +227,6 @@ def _template_ast(body: bytes) -> dict[str, Any]:
 )
 async def delete_template(
     db: DbSession,
-    gateway: GatewayDep,
     path: TemplatePath,
     key: VerifiedKey = requires("template.write"),
 ) -> Response:
@@ -235,7 +234,6 @@ async def delete_template(
         await datasets.delete_dataset(db, app_id=key.app_id, name=dataset_name(path))
     else:
         await service.delete_template(db, app_id=key.app_id, path=path)
-        gateway.templates.forget_app(key.app_id)
     return Response(status_code=204)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentmark_gateway.api_keys.models import TEMPLATES_CHANGED, KeyChange
+from agentmark_gateway.api_keys.changes import TEMPLATES_CHANGED, KeyChange
 from agentmark_gateway.config.service import CONFIG_PATH
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import NotFound

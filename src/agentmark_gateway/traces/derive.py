@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from agentmark_gateway.metrics.pricing import PriceTable
+from agentmark_gateway.pricing import PriceTable
 from agentmark_gateway.traces.otlp import OtlpSpan
 
 METADATA_PREFIX = "agentmark.metadata."

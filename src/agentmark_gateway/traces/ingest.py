@@ -30,7 +30,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agentmark_gateway.db.base import utcnow
-from agentmark_gateway.metrics.pricing import PriceTable
+from agentmark_gateway.pricing import PriceTable
 from agentmark_gateway.traces import derive
 from agentmark_gateway.traces.models import Span, Trace, TraceTag
 from agentmark_gateway.traces.otlp import OtlpSpan

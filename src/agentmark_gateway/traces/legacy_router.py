@@ -11,8 +11,8 @@ from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.bodies import read_body
 from agentmark_gateway.deps import DbSession, GatewayDep
 from agentmark_gateway.errors import UnsupportedMediaType
-from agentmark_gateway.metrics.pricing import price_table
 from agentmark_gateway.permissions.enforce import requires
+from agentmark_gateway.pricing import price_table
 from agentmark_gateway.traces import ingest, legacy
 
 router = APIRouter(tags=["Traces"], route_class=ApiRoute)

@@ -6,15 +6,12 @@ FastAPI's own validation gives.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
+from agentmark_gateway import moments
 from agentmark_gateway.errors import BadRequest
 from agentmark_gateway.traces.filters import Sort, Status
 from agentmark_gateway.traces.times import to_ns
-
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SPACE_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 
 
 def invalid(message: str) -> BadRequest:
@@ -25,21 +22,9 @@ def parse_instant(value: str | None, name: str, *, end: bool = False) -> datetim
     """An ISO date or date-time (UTC when no zone). A bare end date covers its whole day."""
     if value is None or not value.strip():
         return None
-    text = value.strip()
     try:
-        if _DATE_ONLY.match(text):
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time.min, tzinfo=UTC)
-            if end:
-                # Inclusive bounds: the last instant of the day.
-                moment = moment + timedelta(days=1) - timedelta(microseconds=1)
-            return moment
-        # An unencoded "+01:00" arrives as " 01:00".
-        parsed = datetime.fromisoformat(_SPACE_OFFSET.sub(r"\1+\2", text))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
+        return moments.instant(value, end=end)
+    except ValueError as exc:
         raise invalid(
             f"Invalid query parameters: {name}: not an ISO 8601 date or date-time"
         ) from exc

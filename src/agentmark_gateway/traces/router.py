@@ -13,9 +13,9 @@ from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.bodies import read_body
 from agentmark_gateway.deps import DbSession, GatewayDep
-from agentmark_gateway.metrics.pricing import price_table
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.permissions.enforce import requires
+from agentmark_gateway.pricing import price_table
 from agentmark_gateway.traces import graph, ingest, otlp, service
 from agentmark_gateway.traces.filters import (
     MAX_LIST_VALUES,

@@ -5,13 +5,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from agentmark_gateway.api_route import ApiRoute
-from agentmark_gateway.audit.service import record
 from agentmark_gateway.auth.deps import SignedIn, allowed
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.pagination import PageDep, paginated
+from agentmark_gateway.permissions.org_roles import Action
 from agentmark_gateway.users import service
 from agentmark_gateway.users.models import User
-from agentmark_gateway.users.roles import Action
 from agentmark_gateway.users.schemas import MemberInvite, MemberInvited, MemberPublic, MemberUpdate
 
 router = APIRouter(prefix="/v1/members", tags=["Members"], route_class=ApiRoute)
@@ -69,18 +68,7 @@ async def change_role(
     user_id: str, body: MemberUpdate, db: DbSession, user: SignedIn = allowed(Action.MEMBERS_MANAGE)
 ) -> dict[str, MemberPublic]:
     target = await service.get_user(db, user_id)
-    before = target.role
-    await service.change_role(db, actor_role=user.user.role, user=target, role=body.role)
-    record(
-        db,
-        actor=user.actor,
-        action="member.role_change",
-        target_type="user",
-        target_id=target.id,
-        app_id=None,
-        details={"email": target.email, "before": before, "after": target.role},
-    )
-    await db.commit()
+    await service.change_role(db, actor=user.actor, user=target, role=body.role)
     return {"data": member(target)}
 
 
@@ -89,15 +77,5 @@ async def remove_member(
     user_id: str, db: DbSession, user: SignedIn = allowed(Action.MEMBERS_MANAGE)
 ) -> Response:
     target = await service.get_user(db, user_id)
-    await service.remove_user(db, actor_role=user.user.role, user=target)
-    record(
-        db,
-        actor=user.actor,
-        action="member.remove",
-        target_type="user",
-        target_id=user_id,
-        app_id=None,
-        details={"email": target.email, "role": target.role},
-    )
-    await db.commit()
+    await service.remove_user(db, actor=user.actor, user=target)
     return Response(status_code=204)

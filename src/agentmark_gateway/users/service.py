@@ -14,8 +14,8 @@ from agentmark_gateway.auth.tokens import new_link_token, token_digest
 from agentmark_gateway.controls import check_plain
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.errors import BadRequest, Conflict, Forbidden, NotFound
+from agentmark_gateway.permissions.org_roles import OrgRole
 from agentmark_gateway.users.models import OneTimeToken, User
-from agentmark_gateway.users.roles import OrgRole
 
 INVITE_TTL = timedelta(days=7)
 SETUP_TTL = timedelta(days=1)
@@ -106,9 +106,9 @@ async def list_users(session: AsyncSession) -> list[User]:
     return list(await session.scalars(select(User).order_by(User.created_at, User.email)))
 
 
-async def change_role(session: AsyncSession, *, actor_role: str, user: User, role: str) -> User:
+async def change_role(session: AsyncSession, *, actor: Actor, user: User, role: str) -> User:
     new_role = check_role(role)
-    if OrgRole.OWNER in (user.role, new_role) and actor_role != OrgRole.OWNER:
+    if OrgRole.OWNER in (user.role, new_role) and actor.role != OrgRole.OWNER:
         raise Forbidden("Only the owner can grant or change the owner role")
     if user.role == OrgRole.OWNER and new_role != OrgRole.OWNER:
         owners = await session.scalar(
@@ -116,12 +116,23 @@ async def change_role(session: AsyncSession, *, actor_role: str, user: User, rol
         )
         if (owners or 0) <= 1:
             raise Conflict("The organization needs an owner", code="last_owner")
+    before = user.role
     user.role = new_role
+    record(
+        session,
+        actor=actor,
+        action="member.role_change",
+        target_type="user",
+        target_id=user.id,
+        app_id=None,
+        details={"email": user.email, "before": before, "after": user.role},
+    )
+    await session.commit()
     return user
 
 
-async def remove_user(session: AsyncSession, *, actor_role: str, user: User) -> None:
-    if user.role == OrgRole.OWNER and actor_role != OrgRole.OWNER:
+async def remove_user(session: AsyncSession, *, actor: Actor, user: User) -> None:
+    if user.role == OrgRole.OWNER and actor.role != OrgRole.OWNER:
         raise Forbidden("Only an owner can remove the owner")
     if user.role == OrgRole.OWNER:
         owners = await session.scalar(
@@ -129,7 +140,17 @@ async def remove_user(session: AsyncSession, *, actor_role: str, user: User) -> 
         )
         if (owners or 0) <= 1:
             raise Conflict("The organization needs an owner", code="last_owner")
+    record(
+        session,
+        actor=actor,
+        action="member.remove",
+        target_type="user",
+        target_id=user.id,
+        app_id=None,
+        details={"email": user.email, "role": user.role},
+    )
     await session.delete(user)
+    await session.commit()
 
 
 async def issue_link(

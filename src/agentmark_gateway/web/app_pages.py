@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request, Response
 from agentmark_gateway.apps import service as apps
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import ApiError
-from agentmark_gateway.users.roles import Action
+from agentmark_gateway.permissions.org_roles import Action
 from agentmark_gateway.web.context import CurrentApp, page_context
 from agentmark_gateway.web.route import WebRoute, redirect
 from agentmark_gateway.web.session import CurrentViewer, Viewer, allowed

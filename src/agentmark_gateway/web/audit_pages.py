@@ -12,7 +12,7 @@ from agentmark_gateway.audit import service as audit
 from agentmark_gateway.audit.models import AuditEvent
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.permissions.catalog import ROLES
-from agentmark_gateway.users.roles import Action
+from agentmark_gateway.permissions.org_roles import Action
 from agentmark_gateway.web.context import CurrentApp, page_context
 from agentmark_gateway.web.route import WebRoute
 from agentmark_gateway.web.session import Viewer, allowed

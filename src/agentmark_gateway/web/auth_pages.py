@@ -9,9 +9,9 @@ from fastapi import APIRouter, Form, Path, Request, Response
 from agentmark_gateway.auth import service as auth
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import ApiError, Conflict, RateLimited, Unauthorized
+from agentmark_gateway.permissions.org_roles import OrgRole
 from agentmark_gateway.users import service as users
 from agentmark_gateway.users.models import OneTimeToken, User
-from agentmark_gateway.users.roles import OrgRole
 from agentmark_gateway.web import session
 from agentmark_gateway.web.csrf import SESSION_COOKIE
 from agentmark_gateway.web.route import WebRoute, local_path, redirect

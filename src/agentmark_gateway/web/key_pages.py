@@ -18,7 +18,7 @@ from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import ApiError, BadRequest, Conflict, Forbidden, InvalidPermissions
 from agentmark_gateway.permissions.catalog import CUSTOM, ordered, resolve_permissions
-from agentmark_gateway.users.roles import Action
+from agentmark_gateway.permissions.org_roles import Action
 from agentmark_gateway.web.context import AppRef, CurrentApp, page_context
 from agentmark_gateway.web.route import WebRoute, redirect
 from agentmark_gateway.web.session import Viewer, allowed
@@ -223,7 +223,6 @@ async def save_key(
         return await _form_page(
             request, db, viewer, app, form, key=key, status_code=error.status_code
         )
-    request.app.state.gateway.verifier.invalidate(key_id=key_id)
     return _changed(request, app)
 
 
@@ -252,7 +251,6 @@ async def delete_key(
 ) -> Response:
     key = await keys.get_key(db, app_id=app.id, key_id=key_id)
     await keys.delete_key(db, actor=viewer.actor, key=key)
-    request.app.state.gateway.verifier.invalidate(key_id=key_id)
     return _changed(request, app)
 
 
@@ -289,7 +287,6 @@ async def roll_key(
         key=key,
         grace_seconds=grace_seconds,
     )
-    request.app.state.gateway.verifier.invalidate(key_id=key_id)
     context = await page_context(request, db, viewer, app, "api-keys")
     context.update(
         key=keys.to_public(new.key),

@@ -10,11 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request, Response
 
-from agentmark_gateway.audit.service import record
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import ApiError
+from agentmark_gateway.permissions.org_roles import Action, OrgRole
 from agentmark_gateway.users import service as users
-from agentmark_gateway.users.roles import Action, OrgRole
 from agentmark_gateway.web.context import AppRef, CurrentApp, page_context
 from agentmark_gateway.web.route import WebRoute, redirect
 from agentmark_gateway.web.session import Viewer, allowed
@@ -131,18 +130,7 @@ async def change_role(
     viewer: Viewer = allowed(Action.MEMBERS_MANAGE),
 ) -> Response:
     target = await users.get_user(db, user_id)
-    before = target.role
-    await users.change_role(db, actor_role=viewer.role, user=target, role=role)
-    record(
-        db,
-        actor=viewer.actor,
-        action="member.role_change",
-        target_type="user",
-        target_id=target.id,
-        app_id=None,
-        details={"email": target.email, "before": before, "after": target.role},
-    )
-    await db.commit()
+    await users.change_role(db, actor=viewer.actor, user=target, role=role)
     return _changed(request, app)
 
 
@@ -168,16 +156,5 @@ async def remove(
     viewer: Viewer = allowed(Action.MEMBERS_MANAGE),
 ) -> Response:
     target = await users.get_user(db, user_id)
-    email, role = target.email, target.role
-    await users.remove_user(db, actor_role=viewer.role, user=target)
-    record(
-        db,
-        actor=viewer.actor,
-        action="member.remove",
-        target_type="user",
-        target_id=user_id,
-        app_id=None,
-        details={"email": email, "role": role},
-    )
-    await db.commit()
+    await users.remove_user(db, actor=viewer.actor, user=target)
     return _changed(request, app)

@@ -11,7 +11,7 @@ from agentmark_gateway.audit.service import Actor
 from agentmark_gateway.auth import service as auth
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import Forbidden
-from agentmark_gateway.users.roles import Action, can
+from agentmark_gateway.permissions.org_roles import Action, can
 from agentmark_gateway.web.csrf import PRESESSION_COOKIE, SESSION_COOKIE, secure_cookies
 
 
@@ -59,7 +59,7 @@ class _Allowed:
 
 
 def allowed(action: Action) -> Any:
-    """Dependency: the signed-in user's organization role permits ``action`` (users/roles)."""
+    """Dependency: the signed-in user's organization role permits ``action`` (org_roles)."""
     return Depends(_Allowed(action))
 
 

@@ -66,7 +66,7 @@ def _without_provider(name: str) -> str:
 
 
 def _shipped() -> dict[str, Any]:
-    text = resources.files("agentmark_gateway.metrics").joinpath("prices.json").read_text()
+    text = resources.files("agentmark_gateway").joinpath("prices.json").read_text()
     models: dict[str, Any] = json.loads(text)["models"]
     return models
 
