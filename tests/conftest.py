@@ -67,6 +67,19 @@ def pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
         _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def database_copy(template: str, folder: Path, prefix: str) -> Iterator[str]:
+    """The URL of a copy of the migrated ``template`` for this leg's database: a new
+    PostgreSQL database (dropped after), or a SQLite file in ``folder``."""
+    if BACKEND == "postgresql":
+        with pg_database(prefix, template=template) as name:
+            yield _pg_url(name)
+        return
+    path = folder / "gateway.db"
+    shutil.copy(template, path)
+    yield f"sqlite:///{path}"
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database that is never used, only copied (SQLite: a file; PostgreSQL:

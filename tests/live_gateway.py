@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from agentmark_gateway.app import create_app
 from agentmark_gateway.settings import Settings
-from tests.conftest import BACKEND, PEPPER, Admin, _pg_url, add_user, pg_database
+from tests.conftest import PEPPER, Admin, add_user, database_copy
 from tests.servers import StatusRecorder, threaded_gateway
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,20 +100,9 @@ class LiveGateway:
 
 
 @contextmanager
-def _module_database(factory: pytest.TempPathFactory, template: str) -> Iterator[str]:
-    if BACKEND == "postgresql":
-        with pg_database("agw_clients", template=template) as name:
-            yield _pg_url(name)
-        return
-    path = factory.mktemp("clients-db") / "gateway.db"
-    shutil.copy(template, path)
-    yield f"sqlite:///{path}"
-
-
-@contextmanager
 def live_gateway(factory: pytest.TempPathFactory, template: str) -> Iterator[LiveGateway]:
     """A served gateway and a signed-in owner, on a database of their own."""
-    with _module_database(factory, template) as url:
+    with database_copy(template, factory.mktemp("clients-db"), "agw_clients") as url:
         settings = Settings(
             data_dir=factory.mktemp("clients-data"), database_url=url, key_pepper=PEPPER
         )

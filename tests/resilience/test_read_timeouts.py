@@ -7,7 +7,6 @@ Raw sockets against a real server process (``agentmark-gateway serve``), with
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from tests.conftest import BACKEND, _pg_url, pg_database
+from tests.conftest import database_copy
 from tests.resilience.gateways import GatewayProcess
 
 pytestmark = pytest.mark.slow
@@ -31,12 +30,7 @@ def gateway(template_database, tmp_path_factory) -> Iterator[GatewayProcess]:
     """One server for the module: these tests change nothing in its database."""
     root = tmp_path_factory.mktemp("read_timeouts")
     with ExitStack() as stack:
-        if BACKEND == "postgresql":
-            name = stack.enter_context(pg_database("agw_timeouts", template=template_database))
-            database_url = _pg_url(name)
-        else:
-            shutil.copy(template_database, root / "gateway.db")
-            database_url = f"sqlite:///{root / 'gateway.db'}"
+        database_url = stack.enter_context(database_copy(template_database, root, "agw_timeouts"))
         process = GatewayProcess(
             database_url, root / "gw", {"AGENTMARK_READ_TIMEOUT_SECONDS": str(TIMEOUT)}
         )

@@ -8,12 +8,10 @@ nothing, so the modules share nothing but each needs its data once.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from agentmark_gateway.app import create_app
 from agentmark_gateway.settings import Settings
-from tests.conftest import BACKEND, PEPPER, Admin, _pg_url, add_user, pg_database
+from tests.conftest import PEPPER, Admin, add_user, database_copy
 from tests.security.seed import Seeded, seed_app
 from tests.servers import free_port
 
@@ -52,20 +50,10 @@ class LiveGateway:
         return httpx.Client(base_url=self.base_url, timeout=TIMEOUT)
 
 
-def _database(template: str, root: Path) -> Iterator[str]:
-    if BACKEND == "postgresql":
-        with pg_database("agw_security", template=template) as name:
-            yield _pg_url(name)
-    else:
-        path = root / "gateway.db"
-        shutil.copy(template, path)
-        yield f"sqlite:///{path}"
-
-
 @pytest.fixture(scope="module")
 def live(template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
     root = tmp_path_factory.mktemp("live")
-    for database_url in _database(template_database, root):
+    with database_copy(template_database, root, "agw_security") as database_url:
         settings = Settings(data_dir=root / "data", database_url=database_url, key_pepper=PEPPER)
         # Seeded in-process first: the served app must own its event loop (and pool).
         with TestClient(create_app(settings)) as client:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +27,7 @@ from starlette.requests import Request
 from agentmark_gateway import error_handlers, pagination
 from agentmark_gateway.bodies import MAX_GZIP_MEMBERS, SMALL_BODY_BYTES
 from agentmark_gateway.traces.filters import MAX_LIST_VALUES
-from tests.conftest import BACKEND, _pg_url, pg_database
+from tests.conftest import database_copy
 from tests.fixtures.otlp import payloads
 from tests.resilience.gateways import Admin, GatewayProcess, add_owner, key_headers
 from tests.security.support import assert_envelope
@@ -46,20 +44,10 @@ class Served:
     headers: dict[str, str]  # a full-access key of the app
 
 
-def _database(template: str, root: Path) -> Iterator[str]:
-    if BACKEND == "postgresql":
-        with pg_database("agw_bounded", template=template) as name:
-            yield _pg_url(name)
-    else:
-        path = root / "gateway.db"
-        shutil.copy(template, path)
-        yield f"sqlite:///{path}"
-
-
 @pytest.fixture(scope="module")
 def served(template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("bounded")
-    for database_url in _database(template_database, root):
+    with database_copy(template_database, root, "agw_bounded") as database_url:
         add_owner(database_url)
         server = GatewayProcess(database_url, root / "data")
         try:
