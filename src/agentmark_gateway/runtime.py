@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -23,6 +24,10 @@ from agentmark_gateway.settings import Settings
 from agentmark_gateway.templates.cache import TemplateCache
 
 FORWARDED_FOR = b"x-forwarded-for"
+# How long shutdown waits for the background tasks it cancelled.
+STOP_TASKS_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -160,9 +165,15 @@ class Gateway:
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self.tasks:
+            # Bounded: a task that ignored its cancellation must not hold the
+            # process (and a rolling restart) forever.
+            done, stuck = await asyncio.wait(self.tasks, timeout=STOP_TASKS_SECONDS)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("background task failed", exc_info=task.exception())
+            for task in stuck:
+                log.warning("background task %s did not stop", task.get_coro())
         self.tasks.clear()
         with contextlib.suppress(Exception):
             await self.last_used.flush()

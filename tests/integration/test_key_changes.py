@@ -3,6 +3,7 @@ forget, and old rows pruned."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -76,3 +77,22 @@ def test_a_key_deleted_through_the_service_alone_is_refused_here_at_once(setting
 
         client.portal.call(delete)
         assert client.get("/v1/traces", headers=key_headers(key)).status_code == 401
+
+
+def test_the_watch_stops_when_cancelled_as_a_change_is_announced(client):
+    """Shutdown cancels the watch; a notice landing in the same moment must not
+    swallow that cancellation (it did with asyncio.wait_for on Python 3.11, and
+    the server then waited for the task forever)."""
+    feed = client.app.state.gateway.changes
+
+    async def scenario() -> bool:
+        task = asyncio.create_task(feed.watch(60))
+        await asyncio.sleep(0.05)  # waiting for a notice or the next tick
+        feed.wake()
+        task.cancel()
+        await asyncio.wait([task], timeout=2)
+        stopped = task.cancelled()
+        task.cancel()  # leave nothing running if it was not
+        return stopped
+
+    assert client.portal.call(scenario)

@@ -83,9 +83,10 @@ class ChangeListener:
 
         connection.add_termination_listener(on_close)
         while not closed.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(closed), CHECK_EVERY_SECONDS)
-            except TimeoutError:
+            # asyncio.wait neither cancels ``closed`` nor, unlike wait_for on
+            # Python 3.11, drops a cancellation of this task (the server stopping).
+            await asyncio.wait([closed], timeout=CHECK_EVERY_SECONDS)
+            if not closed.done():
                 await connection.fetchval("SELECT 1", timeout=self._timeout)
 
     def _connect_options(self) -> dict[str, Any]:

@@ -191,8 +191,12 @@ class ChangeFeed:
         """Poll forever (a background task of each server process): every
         ``interval`` seconds, and whenever ``wake`` is called."""
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a
+            # cancellation that lands as the event is set, and the server's
+            # shutdown then waits for this task forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             # Cleared before the poll: a notice arriving during it brings another.
             self._wake.clear()
             if time.monotonic() >= self._next_prune:
