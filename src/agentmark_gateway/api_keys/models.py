@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,4 +39,3 @@ class ApiKey(Base):
     rolled_to: Mapped[str | None] = mapped_column(String(40), nullable=True)
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
     allowed_cidrs: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
-    extra: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
