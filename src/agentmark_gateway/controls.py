@@ -16,13 +16,19 @@ from agentmark_gateway.errors import BadRequest
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+def first_refused(value: str) -> str | None:
+    """The first control or bidi-override character of ``value``, if any."""
+    found = _CONTROLS.search(value)
+    return None if found is None else found.group()
+
+
 def check_plain(value: str, field: str) -> str:
     """``value`` unchanged, or a 400 naming ``field`` and the first character refused."""
-    found = _CONTROLS.search(value)
+    found = first_refused(value)
     if found is not None:
         raise BadRequest(
             f"{field} must not contain control or bidi-override characters "
-            f"(found U+{ord(found.group()):04X})",
+            f"(found U+{ord(found):04X})",
             code="invalid_request_body",
         )
     return value

@@ -109,7 +109,7 @@ class _OutageLog:
         self._last = -every
         self._quiet = 0
 
-    def warn(self, exc: Exception) -> None:
+    def warn(self, exc: BaseException) -> None:
         now = time.monotonic()
         if now - self._last < self.every:
             self._quiet += 1
@@ -193,6 +193,22 @@ _TOO_COMPLEX_MESSAGES = (
     "too many arguments",
     "too many columns",
 )
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot serve now (503), not that the request is wrong.
+
+    The same classes the handlers above answer with 503, for code that meets a
+    database error outside a request (the group-commit writer).
+    """
+    if isinstance(exc, PoolTimeout | OSError):  # OSError includes ConnectionError
+        return True
+    return isinstance(exc, DBAPIError) and _looks_like_outage(exc)
+
+
+def note_outage(exc: BaseException) -> None:
+    """Logs an outage met outside a request, as rarely as those met in one."""
+    _outage_log.warn(exc)
 
 
 def _looks_like_outage(exc: DBAPIError) -> bool:

@@ -44,9 +44,16 @@ class InvalidPermissions(ApiError):
 
 
 class Unauthorized(ApiError):
+    """401; without a message, the one answer that tells nothing about why."""
+
     status_code = 401
     code = "unauthorized"
     message = "Not authorized"
+
+
+# The 401s that say what is missing, on data and management routes alike.
+MISSING_AUTH_HEADER = "Missing auth header"
+MISSING_APP_ID = "Missing app id"
 
 
 class Forbidden(ApiError):

@@ -1,4 +1,4 @@
-"""Public routes: health, what this gateway serves, its model prices, and the 501s of
+"""Public routes: health, readiness, what this gateway serves, its model prices, and the 501s of
 AgentMark Cloud's own routes."""
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from sqlalchemy import text
 
 from agentmark_gateway import __version__, cloud_only
 from agentmark_gateway.api_route import ApiRoute
+from agentmark_gateway.db.readiness import READY_TIMEOUT_SECONDS, not_ready
+from agentmark_gateway.error_handlers import RETRY_AFTER_SECONDS
+from agentmark_gateway.errors import ServiceUnavailable
 from agentmark_gateway.metrics.pricing_router import router as pricing_router
 from agentmark_gateway.permissions.enforce import all_routes
 
@@ -42,6 +45,22 @@ async def health(request: Request) -> dict[str, Any]:
     async with gateway.engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
     return {"status": "ok", "version": __version__}
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: the database answers and its schema is current",
+    description="200 when this process can serve; 503 `service_unavailable` with "
+    f"`Retry-After` when its database does not answer within {READY_TIMEOUT_SECONDS:g} s "
+    "or its schema is older than this version. For load balancers and orchestrators; "
+    "`/health` is the liveness check.",
+    responses={503: {"description": "Not ready: the message says why"}},
+)
+async def ready(request: Request) -> dict[str, Any]:
+    reason = await not_ready(request.app.state.gateway.engine)
+    if reason is not None:
+        raise ServiceUnavailable(reason, headers={"Retry-After": RETRY_AFTER_SECONDS})
+    return {"status": "ready", "version": __version__}
 
 
 @router.get(

@@ -61,6 +61,16 @@ def earliest(value: date | datetime) -> datetime:
     return in_utc(value) if isinstance(value, datetime) else start_of_day(value)
 
 
+def until(value: date | datetime) -> datetime:
+    """An exclusive upper bound as a UTC moment: a bare date includes its whole day."""
+    if isinstance(value, datetime):
+        return in_utc(value)
+    try:
+        return start_of_day(value + timedelta(days=1))
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
+
+
 def instant(text: str, *, end: bool = False) -> datetime:
     """An aware UTC moment; a bare date is its first instant, or its last when ``end``."""
     value = read(text)

@@ -6,24 +6,25 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.types import Scope
 
+from agentmark_gateway import retention
+from agentmark_gateway.api_keys.authenticate import Authenticator
 from agentmark_gateway.api_keys.change_listener import ChangeListener
 from agentmark_gateway.api_keys.changes import ChangeFeed, apply_on_commit
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
-from agentmark_gateway.api_keys.verify import NOT_AUTHORIZED, KeyVerifier, VerifiedKey
+from agentmark_gateway.api_keys.verify import KeyLookup
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
-from agentmark_gateway.errors import RateLimited, Unauthorized
+from agentmark_gateway.db.group_commit import GroupCommit
 from agentmark_gateway.filemodes import private_dir
-from agentmark_gateway.netaccess import Address, ClientAddressResolver
-from agentmark_gateway.ratelimit import SCOPE_KEY, RateLimiter, build_limiter
+from agentmark_gateway.netaccess import ClientAddressResolver
+from agentmark_gateway.ratelimit import RateLimiter, build_limiter
 from agentmark_gateway.settings import Settings
 from agentmark_gateway.templates.cache import TemplateCache
+from agentmark_gateway.usage import rollup as usage_rollup
+from agentmark_gateway.usage.counter import UsageCounter
 
-FORWARDED_FOR = b"x-forwarded-for"
 # How long shutdown waits for the background tasks it cancelled.
 STOP_TASKS_SECONDS = 5.0
 
@@ -36,12 +37,16 @@ class Gateway:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     pepper: bytes
-    verifier: KeyVerifier
+    keys: KeyLookup
     last_used: LastUsedRecorder
     limiter: RateLimiter
     client_addresses: ClientAddressResolver
+    authenticator: Authenticator
+    usage: UsageCounter
     templates: TemplateCache
     changes: ChangeFeed
+    # The one writer of the SDK's spans and scores: many requests, one commit.
+    writes: GroupCommit
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -59,10 +64,9 @@ class Gateway:
         templates = TemplateCache(
             max_bytes=settings.template_cache_bytes, ttl=settings.template_cache_ttl_seconds
         )
-        verifier = KeyVerifier(
+        keys = KeyLookup(
             sessionmaker=sessionmaker,
             pepper=pepper,
-            last_used=last_used,
             cache_size=settings.key_cache_size,
             cache_ttl=settings.key_cache_ttl_seconds,
             negative_cache_size=settings.negative_cache_size,
@@ -73,77 +77,27 @@ class Gateway:
         )
         # A change this process commits is forgotten here at once; the feed
         # brings those of other processes.
-        apply_on_commit(sessionmaker, verifier.apply_change)
+        apply_on_commit(sessionmaker, keys.apply_change)
+        limiter = build_limiter(settings, sessionmaker)
+        client_addresses = ClientAddressResolver(settings.trusted_proxies)
         return cls(
             settings,
             engine,
             sessionmaker,
             pepper,
-            verifier,
+            keys,
             last_used,
-            limiter=build_limiter(settings, sessionmaker),
-            client_addresses=ClientAddressResolver(settings.trusted_proxies),
+            limiter=limiter,
+            client_addresses=client_addresses,
+            authenticator=Authenticator(keys, limiter, client_addresses, last_used),
+            usage=UsageCounter(sessionmaker, client_addresses, enabled=settings.usage_counting),
             templates=templates,
-            changes=ChangeFeed(sessionmaker, verifier.apply_change),
+            changes=ChangeFeed(sessionmaker, keys.apply_change),
+            writes=GroupCommit(sessionmaker),
         )
-
-    def client_address(self, scope: Scope) -> Address | None:
-        """The socket peer, or the client a trusted proxy names in X-Forwarded-For."""
-        client = scope.get("client")
-        forwarded = [
-            value.decode("latin-1") for name, value in scope["headers"] if name == FORWARDED_FOR
-        ]
-        return self.client_addresses.resolve(client[0] if client else None, forwarded)
-
-    async def verify_request(
-        self, authorizations: list[str], app_ids: list[str], scope: Scope
-    ) -> VerifiedKey:
-        """The key of a data request (401), counted by the rate limiter (429).
-
-        ``authorizations`` and ``app_ids`` are every line of the request's
-        ``Authorization`` and ``X-Agentmark-App-Id`` headers: more than one of
-        either is refused.
-        """
-        key = self.verify_known_request(authorizations, app_ids, scope)
-        if key is None:
-            address = partial(self.client_address, scope)
-            key = await self.verifier.verify(authorizations[0], app_ids[0], address)
-            key = self._admit(key, scope)
-        return key
-
-    def verify_known_request(
-        self, authorizations: list[str], app_ids: list[str], scope: Scope
-    ) -> VerifiedKey | None:
-        """``verify_request``'s answer when no database is needed, else None.
-
-        Synchronous: a cached key (the usual case) costs no coroutine.
-        """
-        if len(authorizations) > 1:
-            # Which one counts would depend on who reads them (a proxy may take the last).
-            raise Unauthorized(NOT_AUTHORIZED)
-        if len(app_ids) > 1:
-            raise Unauthorized("Missing app id")
-        # The allowlist is checked inside the verifier, so a refused address never
-        # reaches the rate counters in _admit.
-        key = self.verifier.verify_known(
-            authorizations[0] if authorizations else None,
-            app_ids[0] if app_ids else None,
-            partial(self.client_address, scope),
-        )
-        return None if key is None else self._admit(key, scope)
-
-    def _admit(self, key: VerifiedKey, scope: Scope) -> VerifiedKey:
-        decision = self.limiter.check(key)
-        if decision is not None:
-            scope[SCOPE_KEY] = decision
-            if not decision.allowed:
-                raise RateLimited(
-                    "Rate limit exceeded; retry after the window resets",
-                    headers=decision.headers(),
-                )
-        return key
 
     async def start(self) -> None:
+        self.writes.start()
         await self.changes.start()
         self.tasks.append(
             asyncio.create_task(self.changes.watch(self.settings.invalidation_poll_seconds))
@@ -157,12 +111,19 @@ class Gateway:
         self.tasks.append(
             asyncio.create_task(self.last_used.run(self.settings.last_used_flush_seconds))
         )
+        self.tasks.append(asyncio.create_task(self.usage.run(self.settings.usage_flush_seconds)))
+        self.tasks.append(asyncio.create_task(usage_rollup.run(self.sessionmaker)))
+        self.tasks.append(
+            asyncio.create_task(retention.run(self.sessionmaker, self.settings.retention_days))
+        )
         if self.limiter.store is not None:
             self.tasks.append(
                 asyncio.create_task(self.limiter.run(self.settings.rate_limit_sync_seconds))
             )
 
     async def stop(self) -> None:
+        # First: what waits to be written is stored and answered while the pool is open.
+        await self.writes.close()
         for task in self.tasks:
             task.cancel()
         if self.tasks:
@@ -177,6 +138,8 @@ class Gateway:
         self.tasks.clear()
         with contextlib.suppress(Exception):
             await self.last_used.flush()
+        with contextlib.suppress(Exception):
+            await self.usage.flush()
         with contextlib.suppress(Exception):
             await self.limiter.close()
         await self.engine.dispose()

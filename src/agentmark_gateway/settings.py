@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         description="Most rows one dataset may hold: an upload or an append past it gets 413.",
     )
 
+    retention_days: int = Field(
+        default=0,
+        ge=0,
+        le=3650,
+        description="Days traces are kept, with their spans and scores, unless an app has "
+        "its own setting; older ones are deleted in the background (0: keep everything).",
+    )
+
     read_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -113,12 +121,39 @@ class Settings(BaseSettings):
     last_used_flush_seconds: float = Field(
         default=60.0, gt=0, description="How often last-used times are written."
     )
+    usage_counting: bool = Field(
+        default=True,
+        description="Count each key's requests by outcome and permission (in memory, "
+        "written in batches); false turns it off.",
+    )
+    usage_flush_seconds: float = Field(
+        default=15.0, gt=0, description="How often each process writes its usage counts."
+    )
     model_prices: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description='JSON overriding the price table, e.g. {"gpt-4o": {"input": 2.5, '
         '"output": 10}} (USD per million tokens).',
     )
     log_level: str = Field(default="info", description="Log level of the server.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as one JSON object a line; each carries the "
+        "request's id (see docs/deploy.md, Logs).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token that `GET /metrics` (Prometheus format) asks for; "
+        "unset: no /metrics (see docs/deploy.md, Metrics).",
+    )
+    server: Literal["granian", "uvicorn"] = Field(
+        default="uvicorn",
+        description="HTTP server `agentmark-gateway serve` runs the app under "
+        "(`--server` overrides it).",
+    )
+    access_log: bool = Field(
+        default=True, description="One log line per request (false: none; see docs/deploy.md)."
+    )
 
     rate_limit_per_key: int = Field(
         default=0,

@@ -19,7 +19,7 @@ def dialog(page: Page) -> Locator:
 def open_create(page: Page) -> Locator:
     page.get_by_role("link", name="Create API Key").first.click()
     modal = dialog(page)
-    expect(modal.get_by_role("heading", name="Create API key")).to_be_visible()
+    expect(modal.get_by_role("heading", name="Create API Key")).to_be_visible()
     return modal
 
 
@@ -42,7 +42,7 @@ def submit_create(
         modal.locator(f'input[name="permissions"][value="{permission}"]').check()
     if expires:
         modal.get_by_label("Expires").select_option(label=expires)
-    modal.get_by_role("button", name="Create API key").click()
+    modal.get_by_role("button", name="Create API Key").click()
     return modal
 
 

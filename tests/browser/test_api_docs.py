@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, expect
 
-from tests.browser.support import LiveGateway
+from tests.browser.support import LiveGateway, assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -32,3 +32,7 @@ def test_api_docs_render_every_operation_without_another_origin_or_a_policy_erro
     expect(page.get_by_text("/v1/traces", exact=True).first).to_be_visible()
     assert origins == {urlsplit(gateway.base_url).netloc}
     assert errors == []
+    # Swagger UI is vendored third-party markup: axe finds serious faults inside it
+    # (low-contrast grey text, a copy button nested in each operation's toggle) that
+    # only its upstream can fix. The page around it, ours, is still checked.
+    assert_accessible(page, exclude=["#swagger-ui"])

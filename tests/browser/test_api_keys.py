@@ -24,6 +24,7 @@ from tests.browser.support import (
     PEPPER,
     LiveGateway,
     SignedIn,
+    assert_accessible,
     csrf_token,
     screenshot,
     sign_in_as,
@@ -40,6 +41,7 @@ def test_create_a_key_with_each_role_shows_its_permissions(
     page.goto(owner.keys_url)
     expect(page.get_by_role("heading", name="No API keys yet")).to_be_visible()
     screenshot(page, "api-keys-empty")
+    assert_accessible(page)
 
     modal = open_create(page)
     for role, shown in (
@@ -69,6 +71,7 @@ def test_create_a_key_with_each_role_shows_its_permissions(
     modal.locator('input[value="template.read"]').check()
     modal.get_by_label("Name", exact=True).fill("scoring-worker")
     screenshot(page, "create-key-modal")
+    assert_accessible(page)
     page.keyboard.press("Escape")
     expect(modal).to_be_hidden()
     expect(page.get_by_role("link", name="Create API Key")).to_be_focused()
@@ -92,6 +95,7 @@ def test_create_a_key_with_each_role_shows_its_permissions(
         expect(row(page, name).locator(".last-used")).to_have_text("Never")
     assert "sk_agentmark_" + values["sdk-key"][13:] not in page.content()
     screenshot(page, "api-keys-list")
+    assert_accessible(page)
 
     assert gateway.data_status(values["sdk-key"], owner.app_id) in ALLOWED
     assert gateway.data_status(values["bi-key"], owner.app_id) == 403
@@ -101,6 +105,7 @@ def test_create_a_key_with_each_role_shows_its_permissions(
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     screenshot(page, "api-keys-phone", full_page=True)
+    assert_accessible(page)
 
 
 def test_custom_role_with_nothing_checked_says_what_is_missing(page: Page, owner: SignedIn) -> None:
@@ -108,10 +113,10 @@ def test_custom_role_with_nothing_checked_says_what_is_missing(page: Page, owner
     modal = submit_create(page, "empty-custom", "Custom")
     expect(modal.locator("#role-error")).to_have_text("Select a role or at least one permission")
     modal = submit_create_again = dialog(page)
-    submit_create_again.get_by_role("button", name="Create API key").click()
+    submit_create_again.get_by_role("button", name="Create API Key").click()
     expect(modal.locator("#role-error")).to_have_text("Select a role or at least one permission")
     modal.locator('input[value="score.write"]').check()
-    modal.get_by_role("button", name="Create API key").click()
+    modal.get_by_role("button", name="Create API Key").click()
     expect(modal.get_by_role("heading", name="API key created")).to_be_visible()
 
 
@@ -124,7 +129,7 @@ def test_a_duplicate_name_is_an_inline_error(page: Page, owner: SignedIn) -> Non
         "An API key named 'production' already exists in this app"
     )
     modal.get_by_label("Name", exact=True).fill("production-2")
-    modal.get_by_role("button", name="Create API key").click()
+    modal.get_by_role("button", name="Create API Key").click()
     expect(modal.get_by_role("heading", name="API key created")).to_be_visible()
 
 
@@ -137,21 +142,22 @@ def test_copy_puts_the_value_on_the_clipboard_and_closing_before_copying_asks_fi
         modal = submit_create(page, "copied", "SDK")
     assert created.value.headers["cache-control"] == "no-store"
     expect(modal.get_by_text("It won't be shown again")).to_be_visible()
-    screenshot(page, "show-once")
     value = modal.locator("#secret-value").input_value()
+    assert_accessible(page)  # the show-once dialog
 
     page.keyboard.press("Escape")
     confirm = modal.get_by_role("alertdialog")
     expect(confirm).to_contain_text("You haven't copied the key")
     expect(modal).to_be_visible()
+    assert_accessible(page)
     for _ in range(12):  # focus stays inside the dialog
         page.keyboard.press("Tab")
         assert page.evaluate("document.getElementById('modal').contains(document.activeElement)")
     modal.get_by_role("button", name="Go back").click()
     expect(confirm).to_be_hidden()
 
-    modal.get_by_role("button", name="Copy").click()
-    expect(modal.get_by_role("button", name="Copied")).to_be_visible()
+    modal.get_by_role("button", name="Copy key").click()
+    expect(modal.get_by_role("button", name="Copied key")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == value
     page.keyboard.press("Escape")  # copied: closes without asking
     expect(modal).to_be_hidden()
@@ -173,7 +179,7 @@ def test_edit_applies_to_the_next_request_and_keeps_the_value(
 
     row(page, "worker").get_by_role("link", name="Edit worker").click()
     modal = dialog(page)
-    expect(modal.get_by_role("heading", name="Edit API key")).to_be_visible()
+    expect(modal.get_by_role("heading", name="Edit API Key Permissions")).to_be_visible()
     expect(modal.get_by_label("Name", exact=True)).to_have_value("worker")
     expect(modal.locator('input[value="template.read"]')).to_be_checked()
     assert value not in modal.inner_html()
@@ -184,6 +190,7 @@ def test_edit_applies_to_the_next_request_and_keeps_the_value(
     modal.locator('input[value="trace.read"]').check()
     modal.get_by_label("Name", exact=True).fill("worker-renamed")
     screenshot(page, "edit-key")
+    assert_accessible(page)
     modal.get_by_role("button", name="Save").click()
     expect(modal).to_be_hidden()
 
@@ -206,6 +213,7 @@ def test_delete_says_when_the_key_was_used_then_the_next_request_gets_401(
     expect(modal).to_contain_text("Delete doomed")
     expect(modal.locator(".recent-use")).to_contain_text("This key was used just now")
     screenshot(page, "delete-key")
+    assert_accessible(page)
     modal.get_by_role("button", name="Delete API key").click()
     expect(modal).to_be_hidden()
 
@@ -226,18 +234,27 @@ def test_roll_shows_the_new_value_once_and_both_keys_work_during_the_grace_perio
     expect(modal.get_by_role("radio")).to_have_count(4)
     modal.get_by_label("In 1 hour").check()
     screenshot(page, "roll-key")
+    assert_accessible(page)
     modal.get_by_role("button", name="Roll key").click()
 
     expect(modal.get_by_role("heading", name="API key rolled")).to_be_visible()
     expect(modal.locator(".roll-note")).to_contain_text("The old key keeps working until")
     new_value = modal.locator("#secret-value").input_value()
     assert new_value != old_value
+    assert_accessible(page)  # the show-once dialog of a rolled key
     close_without_copying(page)
 
     expect(row(page, "rotating").locator(".expires")).to_have_text("Never")
-    old_row = page.locator('tr[data-key-name^="rotating (rolled"]')
-    expect(old_row.locator(".expires")).to_contain_text("in 1 hour")
-    expect(old_row.locator(".expires")).to_contain_text("Expiring soon")
+    # The old key's row: its own name, marked as being retired and when; nothing to
+    # edit or roll on it, only to stop it now.
+    old_row = page.locator("tr[data-retiring]")
+    expect(old_row.locator(".key-name")).to_have_text("rotating Being retired")
+    expect(old_row.locator(".expires")).to_have_text("Rolled: stops working in 1 hour")
+    expect(old_row.get_by_role("link", name=re.compile("^Edit"))).to_have_count(0)
+    expect(old_row.locator("details")).to_have_count(0)
+    expect(old_row.get_by_role("link", name="Delete rotating (being retired)")).to_be_visible()
+    screenshot(page, "api-keys-rolled")
+    assert_accessible(page)
     assert gateway.data_status(old_value, owner.app_id) in ALLOWED
     assert gateway.data_status(new_value, owner.app_id) in ALLOWED
 
@@ -264,7 +281,8 @@ def test_a_read_user_sees_the_list_without_controls_and_the_server_refuses_anywa
     page.goto(reader.keys_url)
     expect(row(page, "existing")).to_be_visible()
     expect(page.get_by_role("link", name="Create API Key")).to_have_count(0)
-    expect(row(page, "existing").get_by_role("link")).to_have_count(0)
+    # The only link in the row is the key's name, to its page: nothing that changes it.
+    expect(row(page, "existing").get_by_role("link")).to_have_text(["existing"])
     expect(row(page, "existing").locator("details")).to_have_count(0)
 
     token = csrf_token(page)

@@ -1,12 +1,20 @@
-"""Settings > Members (invite, role change, removal) and Settings > Audit log."""
+"""Organization settings > Members (invite, role change, removal) and Settings > Audit log."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.keys_ui import choose_role, close_without_copying, create_key, dialog, row
-from tests.browser.support import LiveGateway, SignedIn, screenshot, sign_in_as
+from tests.browser.support import (
+    LiveGateway,
+    SignedIn,
+    assert_accessible,
+    screenshot,
+    sign_in_as,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -17,22 +25,26 @@ def test_an_invite_link_sets_the_password_once_and_signs_the_member_in(
     page.goto(owner.url("members"))
     page.get_by_role("link", name="Invite member").click()
     modal = dialog(page)
+    assert_accessible(page)  # the invite dialog
     modal.get_by_label("Email").fill("new.hire@example.com")
     modal.get_by_label("Role").select_option("write")
     modal.get_by_role("button", name="Create invitation").click()
     expect(modal.get_by_role("heading", name="Invitation created")).to_be_visible()
     link = modal.locator("#secret-value").input_value()
+    assert_accessible(page)
     assert link.startswith(f"{gateway.base_url}/invite/")
     close_without_copying(page)
     invited = page.locator('tr[data-member="new.hire@example.com"]')
     expect(invited).to_contain_text("Invited")
     screenshot(page, "members")
+    assert_accessible(page)
 
     guest = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         newcomer = guest.new_page()
         newcomer.goto(link)
         expect(newcomer.get_by_text("You were invited as new.hire@example.com")).to_be_visible()
+        assert_accessible(newcomer)
         newcomer.get_by_label("Password").fill("a fine new password")
         newcomer.get_by_role("button", name="Set password and sign in").click()
         expect(newcomer.locator(".who")).to_contain_text("new.hire@example.com")
@@ -65,6 +77,7 @@ def test_an_owner_changes_a_role_and_removes_a_member(
     member.get_by_role("link", name=f"Remove {email}").click()
     modal = dialog(page)
     expect(modal).to_contain_text(f"Remove {email}")
+    assert_accessible(page)
     modal.get_by_role("button", name="Remove member").click()
     expect(modal).to_be_hidden()
     expect(member).to_have_count(0)
@@ -107,3 +120,23 @@ def test_the_audit_log_lists_key_events_newest_first_with_permission_changes(
     expect(edited.locator(".chips.removed .chip")).to_have_text(["score.write"])
     expect(events.nth(2).locator(".chip")).to_have_text(["trace.read", "score.write"])
     screenshot(page, "audit-log")
+    assert_accessible(page)
+
+
+def test_members_live_under_organization_settings_not_an_apps(page: Page, owner: SignedIn) -> None:
+    page.goto(owner.keys_url)
+    tabs = page.get_by_role("navigation", name="Settings sections")
+    expect(tabs.get_by_role("link", name="API Keys")).to_be_visible()
+    expect(tabs.get_by_role("link", name="Members")).to_have_count(0)
+
+    page.locator(".account").get_by_role("link", name="Members").click()
+    expect(page).to_have_url(re.compile(r"/settings/members$"))
+    expect(page.get_by_role("navigation", name="Breadcrumb")).to_contain_text(
+        "Organization settings"
+    )
+    expect(page.locator(".switcher")).to_have_count(0)  # no app is chosen here
+    org_tabs = page.get_by_role("navigation", name="Organization settings sections")
+    expect(org_tabs.get_by_role("link", name="Members")).to_have_attribute("aria-current", "page")
+
+    page.goto(owner.url("members"))  # where it was: the old address still arrives
+    expect(page).to_have_url(re.compile(r"/settings/members$"))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.support import PASSWORD, LiveGateway, free_port, screenshot, sign_in_as
+from tests.browser.support import (
+    PASSWORD,
+    LiveGateway,
+    assert_accessible,
+    free_port,
+    screenshot,
+    sign_in_as,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -20,6 +27,7 @@ def test_sign_in_returns_to_the_page_asked_for_and_sign_out_ends_the_session(
         f"{gateway.base_url}/login?next=%2Fapps%2F{app_id}%2Fsettings%2Faudit-log"
     )
     screenshot(page, "login")
+    assert_accessible(page)
 
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -47,6 +55,7 @@ def test_wrong_password_says_so_and_repeated_failures_are_throttled(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_have_text("Too many failed sign-ins; try again later")
+    assert_accessible(page)  # the form with its error
 
 
 def test_a_forged_cross_site_form_post_is_refused_with_403(
@@ -71,6 +80,7 @@ def test_a_forged_cross_site_form_post_is_refused_with_403(
         page.get_by_role("button", name="Claim your prize").click()
     assert refused.value.status == 403
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    assert_accessible(page)
 
     page.goto(owner.keys_url)
     expect(page.get_by_text("No API keys yet")).to_be_visible()

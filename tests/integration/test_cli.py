@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from agentmark_gateway.cli.main import app
 from agentmark_gateway.permissions.table import markdown_table
+from agentmark_gateway.routers import api_routes
 
 runner = CliRunner()
 
@@ -133,8 +134,21 @@ def test_apps_rename_and_delete(cli):
     assert "two" not in cli("apps", "list").output
 
 
+def test_apps_retention_is_set_shown_and_reset(cli, monkeypatch):
+    monkeypatch.setenv("AGENTMARK_RETENTION_DAYS", "30")
+    cli("apps", "create", "shop", "--retention-days", "90")
+    assert "90 days" in cli("apps", "show", "shop").output
+    assert "retention: for ever" in cli("apps", "retention", "shop", "0").output
+    assert "retention: default (30 days)" in cli("apps", "retention", "shop", "default").output
+    assert "default (30 days)" in cli("apps", "show", "shop").output
+    for refused in ("3651", "-1", "soon"):
+        result = cli("apps", "retention", "shop", refused, ok=False)
+        assert result.exit_code != 0, refused
+    assert "app.retention" in cli("audit", "--app", "shop").output
+
+
 def test_permissions_prints_the_generated_table(cli):
-    assert cli("permissions").stdout == markdown_table()
+    assert cli("permissions").stdout == markdown_table(api_routes())
 
 
 def test_audit_since_that_is_not_iso_is_refused_clearly(cli):

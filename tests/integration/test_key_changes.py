@@ -25,7 +25,7 @@ def _fill(gateway, *apps: str) -> None:
 
 def test_each_kind_of_change_forgets_what_it_names(client):
     gateway = client.app.state.gateway
-    verifier = gateway.verifier
+    verifier = gateway.keys
     _fill(gateway, "app_a", "app_b")
     verifier.apply_change("keys", key_id="key_x", app_id=None)  # a key edit: templates stay
     assert len(gateway.templates) == 2

@@ -13,24 +13,24 @@ from agentmark_gateway.settings import Settings
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    # The change-feed poller opens sessions through the same verifier: keep it asleep.
+    # The change-feed poller opens sessions through the same key lookup: keep it asleep.
     return settings.model_copy(update={"invalidation_poll_seconds": 3600.0})
 
 
-def _count_sessions(verifier) -> list[int]:
+def _count_sessions(keys) -> list[int]:
     opened: list[int] = []
-    real = verifier._sessionmaker
-    verifier._sessionmaker = lambda: opened.append(1) or real()
+    real = keys._sessionmaker
+    keys._sessionmaker = lambda: opened.append(1) or real()
     return opened
 
 
 def test_a_flood_of_one_made_up_key_costs_one_lookup(client):
-    verifier = client.app.state.gateway.verifier
-    opened = _count_sessions(verifier)
+    keys = client.app.state.gateway.keys
+    opened = _count_sessions(keys)
     raw = keygen.generate()
 
     async def flood() -> list[object]:
-        calls = (verifier.verify(raw, "app_anything") for _ in range(20))
+        calls = (keys.load(raw) for _ in range(20))
         return await asyncio.gather(*calls, return_exceptions=True)
 
     answers = client.portal.call(flood)
@@ -41,12 +41,12 @@ def test_a_flood_of_one_made_up_key_costs_one_lookup(client):
 def test_concurrent_first_uses_of_a_key_share_one_lookup(admin, client):
     app_id = admin.create_app()
     key = admin.create_key(app_id, role="sdk")
-    verifier = client.app.state.gateway.verifier
-    verifier.invalidate()
-    opened = _count_sessions(verifier)
+    keys = client.app.state.gateway.keys
+    keys.invalidate()
+    opened = _count_sessions(keys)
 
     async def together() -> list[object]:
-        calls = (verifier.verify(key["plaintext_key"], app_id) for _ in range(20))
+        calls = (keys.load(key["plaintext_key"]) for _ in range(20))
         return await asyncio.gather(*calls, return_exceptions=True)
 
     answers = client.portal.call(together)

@@ -102,10 +102,11 @@ def test_an_unknown_role_or_a_taken_email_is_refused_over_the_api(admin, client)
 
 
 def members_page_as(client: TestClient, admin: Admin, email: str, role: str) -> tuple[str, str]:
-    """The members URL of an app, and a CSRF token of a dashboard session as ``email``."""
-    app_id = admin.create_app()
+    """The members URL (the organization's, under no app), and a CSRF token of a
+    dashboard session as ``email``."""
+    admin.create_app()
     add_user(client, email, role)
-    return f"/apps/{app_id}/settings/members", web_sign_in(client, email)
+    return "/settings/members", web_sign_in(client, email)
 
 
 def test_an_invitation_in_the_dashboard_shows_a_link_and_is_audited(admin, client):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -34,7 +36,13 @@ def test_migrated_database_has_no_difference_from_the_models(database_url):
         differences = asyncio.run(diff())
     else:
         engine = create_engine(url.replace("sqlite+aiosqlite://", "sqlite://", 1))
-        with engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        with warnings.catch_warnings():
+            # The expression index on traces is PostgreSQL's alone (traces/models.py),
+            # and alembic says so on SQLite, which cannot reflect one.
+            warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified")
+            with engine.connect() as connection:
+                differences = compare_metadata(
+                    MigrationContext.configure(connection), Base.metadata
+                )
         engine.dispose()
     assert differences == []

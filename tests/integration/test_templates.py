@@ -88,6 +88,8 @@ BAD_PATHS = [
     pytest.param(".mdx", "file name", id="only-extension"),
     pytest.param("x\x00.prompt.mdx", "control", id="nul"),
     pytest.param("x\x1b.prompt.mdx", "control", id="escape"),
+    pytest.param("evil\u202exdm.prompt.mdx", "bidi", id="bidi-override"),
+    pytest.param("data/\u2066iso\u2069.jsonl", "bidi", id="bidi-isolate"),
     pytest.param("a" * 1100 + ".mdx", "", id="too-long"),
     pytest.param("", "", id="empty"),
 ]

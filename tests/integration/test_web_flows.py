@@ -79,10 +79,8 @@ def test_a_setup_link_is_dead_once_any_user_exists(client):
 def test_an_invitation_sets_the_password_once(client):
     add_user(client, "owner@example.com", "owner")
     token = web_sign_in(client, "owner@example.com")
-    created = client.post(
-        "/apps", data={"name": "shop", "csrf_token": token}, follow_redirects=False
-    )
-    members = created.headers["location"].replace("api-keys", "members")
+    client.post("/apps", data={"name": "shop", "csrf_token": token}, follow_redirects=False)
+    members = "/settings/members"  # the organization's, under no app
     invited = client.post(
         members,
         data={"email": "New@Example.com", "role": "write", "csrf_token": token},
@@ -172,7 +170,7 @@ def test_a_read_user_gets_403_from_every_key_change_and_sees_no_controls(client)
         (f"{keys_url}/{key['id']}/delete", {}),
         (f"{keys_url}/{key['id']}/roll", {"grace_seconds": "0"}),
         ("/apps", {"name": "other"}),
-        (f"/apps/{app_id}/settings/members", {"email": "x@example.com", "role": "read"}),
+        ("/settings/members", {"email": "x@example.com", "role": "read"}),
     ):
         response = client.post(url, data={**form, "csrf_token": token})
         assert response.status_code == 403, url
@@ -194,3 +192,28 @@ def test_a_key_of_another_app_is_a_404_page(client):
     refused = client.post(f"{second}/{key_id}/delete", data={"csrf_token": token})
     assert refused.status_code == 404
     assert 'data-key-name="k"' in client.get(first).text
+
+
+def test_the_retention_page_sets_and_resets_an_apps_retention_and_readers_only_look(client):
+    admin_token = add_user(client, "owner@example.com", "owner")
+    app_id = client.post(
+        "/v1/apps", json={"name": "shop"}, headers={"Authorization": f"Bearer {admin_token}"}
+    ).json()["data"]["id"]
+    api = {"Authorization": f"Bearer {admin_token}"}
+    token = web_sign_in(client, "owner@example.com")
+    url = f"/apps/{app_id}/settings/retention"
+
+    page = client.get(url)
+    assert page.status_code == 200 and 'value=""' in page.text
+    saved = client.post(url, data={"retention_days": "45", "csrf_token": token})
+    assert saved.status_code == 200 and "Saved." in saved.text and 'value="45"' in saved.text
+    assert client.get(f"/v1/apps/{app_id}", headers=api).json()["data"]["retention_days"] == 45
+    refused = client.post(url, data={"retention_days": "4000", "csrf_token": token})
+    assert refused.status_code == 400 and 'aria-invalid="true"' in refused.text
+    client.post(url, data={"retention_days": "", "csrf_token": token})
+    assert client.get(f"/v1/apps/{app_id}", headers=api).json()["data"]["retention_days"] is None
+
+    add_user(client, "reader@example.com", "read")
+    token = web_sign_in(client, "reader@example.com")
+    assert "readonly" in client.get(url).text
+    assert client.post(url, data={"retention_days": "1", "csrf_token": token}).status_code == 403

@@ -33,6 +33,17 @@ def test_vendored_swagger_ui_matches_the_recorded_version_and_digest(name):
     assert "Apache License" in (STATIC / "swagger-ui" / "LICENSE").read_text()
 
 
+@pytest.mark.parametrize("name", ["uplot/uPlot.iife.min.js", "uplot/uPlot.min.css"])
+def test_vendored_uplot_matches_the_recorded_version_and_digest(name):
+    notes = (STATIC / "VENDORED.md").read_text()
+    row = re.search(rf"`{re.escape(name)}` \|[^|]+\| ([\d.]+) \| `([0-9a-f]{{64}})`", notes)
+    assert row, f"VENDORED.md records no version and digest for {name}"
+    version, digest = row.groups()
+    assert hashlib.sha256((STATIC / name).read_bytes()).hexdigest() == digest
+    assert version == "1.6.32"
+    assert "MIT License" in (STATIC / "uplot" / "LICENSE").read_text()
+
+
 def test_static_files_are_served_with_nosniff(client):
     for name in ("htmx.min.js", "app.js", "app.css", "favicon.svg"):
         response = client.get(f"/static/{name}")

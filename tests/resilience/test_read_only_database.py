@@ -1,10 +1,12 @@
 """A database that turns read-only for a while, then writable again.
 
 SQLite: the files are made read-only under a gateway that runs as an ordinary
-user (as the systemd unit does; root writes through any mode). Writes get 503
-with Retry-After meanwhile. A connection SQLite opened then is read-only for
-good, so the gateway must not keep it: once the files are writable again, every
-write goes through within a couple of seconds, without a restart.
+user (as the systemd unit does; root writes through any mode). A write that
+meets them gets 503 with Retry-After (one on a connection opened before, as the
+group-commit writer's usually is, still goes through). A connection SQLite
+opened then is read-only for good, so the gateway must not keep it: once the
+files are writable again, every write goes through within a couple of seconds,
+without a restart.
 
 PostgreSQL: a pooled connection whose session turned read-only (as one to a
 server that became a standby) is discarded after the write it refused.
@@ -132,9 +134,9 @@ def test_writes_recover_by_themselves_once_a_read_only_database_is_writable_agai
     finally:
         server.stop()
 
+    assert during, "no write was answered while the database was read-only"
     refused = [answer for answer in during if answer.status_code != 200]
-    assert refused, "no write was refused while the database was read-only"
-    assert {answer.status_code for answer in refused} == {503}, server.log()
+    assert {answer.status_code for answer in refused} <= {503}, server.log()
     assert all(int(answer.headers["Retry-After"]) >= 1 for answer in refused)
     assert after, "no write was answered after the database was writable again"
     statuses = sorted({answer.status_code for answer in after})

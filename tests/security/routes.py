@@ -7,6 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from agentmark_gateway.permissions.table import route_rows
+from agentmark_gateway.routers import api_routes
 from tests.route_examples import Context, all_examples
 
 DataRoute = tuple[str, str, tuple[str, ...]]
@@ -14,7 +15,9 @@ DataRoute = tuple[str, str, tuple[str, ...]]
 
 def data_routes() -> list[DataRoute]:
     """``(method, path, permissions)`` of every data route (docs/permissions.md's table)."""
-    return sorted((r.method, r.path, r.permissions) for r in route_rows() if r.kind == "data")
+    return sorted(
+        (r.method, r.path, r.permissions) for r in route_rows(api_routes()) if r.kind == "data"
+    )
 
 
 def route_id(route: DataRoute) -> str:

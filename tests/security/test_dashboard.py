@@ -54,7 +54,7 @@ def dashboard(client: TestClient) -> dict[str, Any]:
     value = re.search(r'value="(sk_agentmark_[0-9A-Za-z]+)"', dialog.text)
     assert value, "the one-time dialog shows no key"
     invited = client.post(
-        f"/apps/{app_id}/settings/members",
+        "/settings/members",
         data={"email": "member@example.com", "role": "read", "csrf_token": token},
     )
     assert invited.status_code == 200, invited.text

@@ -49,6 +49,10 @@ def test_https_reported_by_a_trusted_proxy_makes_cookies_secure_and_adds_hsts(se
         for path in ("/login", "/health", "/v1/openapi.json"):
             answer = client.get(path)
             assert answer.headers["strict-transport-security"].startswith("max-age="), path
+        # The key check's own answers, sent in front of the framework, too.
+        refused = client.get("/v1/templates", params={"path": "a.prompt.mdx"})
+        assert refused.status_code == 401
+        assert refused.headers["strict-transport-security"].startswith("max-age=")
     # The same header from a peer that is not a trusted proxy, or with none
     # configured, is what any client could write: it changes nothing.
     for peer, configured in ((STRANGER, trusting), (PROXY, settings)):

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from pydantic import TypeAdapter, ValidationError
 
 from agentmark_gateway.api_keys import keygen
-from agentmark_gateway.api_keys.verify import parse_authorization
+from agentmark_gateway.api_keys.authenticate import parse_authorization
 from agentmark_gateway.errors import BadRequest, Unauthorized
 from agentmark_gateway.moments import DayOrMoment
 from agentmark_gateway.traces import otlp

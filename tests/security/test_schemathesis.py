@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from agentmark_gateway.permissions.table import route_rows
+from agentmark_gateway.routers import api_routes
 from tests.security.schemathesis_hooks import unique_names
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,9 @@ CHECKS = [
     response_schema_conformance,
 ]
 CHECK_NAMES = [check.__name__ for check in CHECKS]
-DATA_ROUTES = frozenset((row.method, row.path) for row in route_rows() if row.kind == "data")
+DATA_ROUTES = frozenset(
+    (row.method, row.path) for row in route_rows(api_routes()) if row.kind == "data"
+)
 PASSWORD = "correct horse battery"
 
 

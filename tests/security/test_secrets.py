@@ -187,7 +187,7 @@ def _run_the_scenario(record: Recorder, client: TestClient) -> None:
     roll = {"grace_seconds": "0", "csrf_token": token}
     dialog = expect(200, "POST", f"{keys}/{key_id}/roll", data=roll)
     record.issued(_value_in(dialog.text), "dashboard-rolled key")
-    for page in (keys, f"{keys}/new", f"/apps/{app_id}/settings/members"):
+    for page in (keys, f"{keys}/new", "/settings/members"):
         expect(200, "GET", page)
     expect(200, "GET", f"/apps/{app_id}/settings/audit-log")
     expect(303, "POST", "/logout", data={"csrf_token": token}, follow_redirects=False)
@@ -258,7 +258,7 @@ def _expire(client: TestClient, key_id: str) -> None:
                 .values(expires_at=utcnow() - timedelta(seconds=1))
             )
             await session.commit()
-        gateway.verifier.invalidate(key_id=key_id)
+        gateway.keys.invalidate(key_id=key_id)
 
     client.portal.call(run)  # type: ignore[union-attr]
 
@@ -313,7 +313,10 @@ def test_every_kind_of_bad_key_gets_the_same_401_byte_for_byte(admin, client):
             assert response.status_code == 401, f"{what} on {path}: {response.text}"
             answers[what] = (
                 response.content,
-                sorted((k, v) for k, v in response.headers.items() if k != "date"),
+                # Every answer has its own date and request id; nothing else may differ.
+                sorted(
+                    (k, v) for k, v in response.headers.items() if k not in ("date", "x-request-id")
+                ),
             )
         first = next(iter(answers.values()))
         assert first[0] == b'{"error":{"code":"unauthorized","message":"Not authorized"}}'

@@ -73,23 +73,23 @@ def test_a_key_without_the_permission_gets_the_usual_403(admin, client, key_head
 
 def test_an_accepted_key_is_verified_once_per_request(admin, client, key_headers):
     key = admin.create_key(admin.create_app(), role="sdk")
-    gateway = client.app.state.gateway
-    calls = []
-    real = gateway.verify_request
+    recorder = client.app.state.gateway.authenticator.last_used
+    admitted = []
+    real = recorder.record
 
-    async def counting(*args, **kwargs):
-        calls.append(1)
-        return await real(*args, **kwargs)
+    def counting(key_id: str) -> None:
+        admitted.append(key_id)
+        real(key_id)
 
-    gateway.verify_request = counting
+    recorder.record = counting
     try:
         response = client.get(
             "/v1/templates", params={"path": "missing.prompt.mdx"}, headers=key_headers(key)
         )
     finally:
-        gateway.verify_request = real
+        recorder.record = real
     assert response.status_code == 404
-    assert calls == [1]
+    assert admitted == [key["id"]]
 
 
 def test_a_body_over_the_limit_is_refused_before_the_key_is_looked_at(client, settings):

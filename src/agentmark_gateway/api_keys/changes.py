@@ -10,7 +10,7 @@ asks each process to forget what it names:
   data (an app deletion);
 - ``kind`` "templates": the app's cached template answers (a publish or delete).
 
-What forgetting means for the caches is ``KeyVerifier.apply_change``
+What forgetting means for the caches is ``KeyLookup.apply_change``
 (api_keys/verify.py). It is called:
 
 - in the process that commits the row, the moment it commits

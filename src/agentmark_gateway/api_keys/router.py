@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sqlalchemy import select
 
 from agentmark_gateway.api_keys import service
 from agentmark_gateway.api_keys.models import ApiKey
@@ -18,10 +17,11 @@ from agentmark_gateway.api_keys.schemas import (
 from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.apps.service import get_app
 from agentmark_gateway.auth.deps import SignedIn, allowed
-from agentmark_gateway.deps import DbSession
-from agentmark_gateway.errors import BadRequest, NotFound
+from agentmark_gateway.deps import DbSession, GatewayDep
+from agentmark_gateway.errors import BadRequest
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.permissions.org_roles import Action
+from agentmark_gateway.usage.service import write_pending
 
 router = APIRouter(prefix="/v1/api-keys", tags=["API keys"], route_class=ApiRoute)
 
@@ -43,26 +43,56 @@ def _app_id(header: str | None, *fallbacks: str | None) -> str:
 
 async def _load_key(db: DbSession, key_id: str, app_header: str | None) -> ApiKey:
     """Check existence once: the key, live, in the named app (when one is named)."""
-    key = await db.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.deleted_at.is_(None)))
-    if key is None or (app_header and key.app_id != app_header):
-        raise NotFound("API key not found", code="api_key_not_found")
-    return key
+    return await service.live_key(db, key_id, app_header)
 
 
 def _created(new: service.NewKey) -> ApiKeyCreated:
     return ApiKeyCreated(**service.to_public(new.key).model_dump(), plaintext_key=new.plaintext)
 
 
+SortField = Literal["name", "-name", "created", "-created", "last_used", "-last_used"]
+RoleFilter = Literal["sdk", "read-only", "full-access", "custom"]
+
+
 @router.get("", summary="List an app's API keys (never their values)")
 async def list_keys(
     db: DbSession,
+    gateway: GatewayDep,
     page: PageDep,
     x_app_id: AppHeader = None,
     app_id: Annotated[str | None, Query(description="Alternative to the header")] = None,
+    search: Annotated[
+        str | None, Query(max_length=255, description="Keys whose name contains this, any case")
+    ] = None,
+    sort: Annotated[
+        SortField,
+        Query(
+            description="name, created or last_used; a leading '-' sorts descending. "
+            "Never-used keys count as used longest ago."
+        ),
+    ] = "-created",
+    role: Annotated[RoleFilter | None, Query(description="Only keys of this role")] = None,
+    expiring_soon: Annotated[
+        bool, Query(description="Only keys expiring within 7 days (or already expired)")
+    ] = False,
+    unused_days: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=3650,
+            description="Only keys not used in this many days (and made before then)",
+        ),
+    ] = None,
     user: SignedIn = allowed(Action.KEYS_LIST),
 ) -> dict[str, Any]:
     app = await get_app(db, _app_id(x_app_id, app_id))
-    keys, total = await service.list_keys(db, app_id=app.id, limit=page.limit, offset=page.offset)
+    await write_pending(gateway)  # last used, live
+    where = service.KeyFilter(
+        search=search, role=role, expiring_soon=expiring_soon, unused_days=unused_days
+    )
+    keys, total = await service.list_keys(
+        db, app_id=app.id, limit=page.limit, offset=page.offset, where=where, sort=sort
+    )
     return paginated([service.to_public(k).model_dump(mode="json") for k in keys], total, page)
 
 
@@ -101,9 +131,11 @@ async def create_key(
 async def show_key(
     key_id: str,
     db: DbSession,
+    gateway: GatewayDep,
     x_app_id: AppHeader = None,
     user: SignedIn = allowed(Action.KEYS_LIST),
 ) -> dict[str, ApiKeyPublic]:
+    await write_pending(gateway)  # last used, live
     return {"data": service.to_public(await _load_key(db, key_id, x_app_id))}
 
 

@@ -97,6 +97,11 @@ class ApiKeyPublic(BaseModel):
     allowed_cidrs: list[str] | None = Field(
         default=None, description="The key's IP allowlist; null: any address."
     )
+    rolled_to: str | None = Field(
+        default=None,
+        description="Set on a rolled key being retired: the id of the key that replaced it "
+        "(this one ends at expires_at).",
+    )
 
 
 class ApiKeyCreated(ApiKeyPublic):

@@ -6,14 +6,16 @@ transaction, so caches in every process learn of it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentmark_gateway.api_keys import keygen
+from agentmark_gateway.api_keys import keygen, policy
 from agentmark_gateway.api_keys.changes import KeyChange
 from agentmark_gateway.api_keys.models import ApiKey
 from agentmark_gateway.api_keys.schemas import MAX_RATE_LIMIT_PER_MINUTE, ApiKeyPublic
@@ -29,6 +31,11 @@ from agentmark_gateway.permissions.org_roles import grantable_permissions
 EXPIRING_SOON = timedelta(days=7)
 # The furthest ahead a key may expire: ten years (further is no expiry at all, in practice).
 MAX_EXPIRY = timedelta(days=3653)
+# How lists sort: the API's ``sort`` values ("-" first: descending) and the columns.
+SORTS = ("name", "-name", "created", "-created", "last_used", "-last_used")
+DEFAULT_SORT = "-created"
+# The suffix a rolled key's name takes until it ends (names are unique among live keys).
+_ROLLED_SUFFIX = re.compile(r" \(rolled \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,15 @@ def to_public(key: ApiKey) -> ApiKeyPublic:
         expiring_soon=expiring,
         rate_limit_per_minute=key.rate_limit_per_minute,
         allowed_cidrs=list(key.allowed_cidrs) if key.allowed_cidrs else None,
+        rolled_to=key.rolled_to,
     )
+
+
+def base_name(key: ApiKey | ApiKeyPublic) -> str:
+    """A rolled key's name without the suffix its roll gave it (its successor has the name)."""
+    if key.rolled_to is None:
+        return key.name
+    return _ROLLED_SUFFIX.sub("", key.name)
 
 
 def _duplicate(name: str) -> Conflict:
@@ -143,7 +158,7 @@ async def _name_taken(
     return await session.scalar(query) is not None
 
 
-def _mint(
+def mint(
     *,
     pepper: bytes,
     app_id: str,
@@ -155,6 +170,8 @@ def _mint(
     rate_limit_per_minute: int | None = None,
     allowed_cidrs: list[str] | None = None,
 ) -> NewKey:
+    """A new key row, not yet added to a session, and its value: no checks, no audit
+    record (``create_key`` and ``roll_key`` do both; tests use it to seed many keys)."""
     plaintext = keygen.generate()
     now = utcnow()
     key = ApiKey(
@@ -193,11 +210,12 @@ async def create_key(
     role, stored = resolve_role(role, permissions)
     _check_grantable(actor, role, stored)
     expires_at = _check_expiry(expires_at)
+    policy.check_expiry(await policy.load(session, app_id), expires_at)
     rate_limit_per_minute = _check_rate_limit(rate_limit_per_minute)
     allowed_cidrs = _check_cidrs(allowed_cidrs)
     if await _name_taken(session, app_id, name):
         raise _duplicate(name)
-    new = _mint(
+    new = mint(
         pepper=pepper,
         app_id=app_id,
         name=name,
@@ -234,14 +252,67 @@ async def create_key(
     return new
 
 
+@dataclass(frozen=True)
+class KeyFilter:
+    """Which of an app's live keys a list shows; the defaults show them all."""
+
+    search: str | None = None  # part of the name, any case
+    role: str | None = None
+    expiring_soon: bool = False  # expiry within ``EXPIRING_SOON`` (or past)
+    unused_days: int | None = None  # not used (nor made) in this many days
+
+
+def _filtered(app_id: str, where: KeyFilter) -> Select[Any]:
+    query = select(ApiKey).where(ApiKey.app_id == app_id, ApiKey.deleted_at.is_(None))
+    now = utcnow()
+    if where.search:
+        query = query.where(func.lower(ApiKey.name).contains(where.search.lower(), autoescape=True))
+    if where.role:
+        query = query.where(ApiKey.role == where.role)
+    if where.expiring_soon:
+        query = query.where(ApiKey.expires_at <= now + EXPIRING_SOON)
+    if where.unused_days is not None:
+        # A key made yesterday and never used is not "unused for 30 days".
+        since = now - timedelta(days=where.unused_days)
+        query = query.where(
+            ApiKey.created_at <= since,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= since),
+        )
+    return query
+
+
+def _ordered(query: Select[Any], sort: str) -> Select[Any]:
+    if sort not in SORTS:
+        raise BadRequest(
+            f"sort must be one of {', '.join(SORTS)}", code="invalid_query_params", field="sort"
+        )
+    descending, field = sort.startswith("-"), sort.lstrip("-")
+    first: Any
+    if field == "last_used":
+        # Never used counts as the longest ago: last when newest first, first otherwise.
+        used = ApiKey.last_used_at
+        first = used.desc().nulls_last() if descending else used.asc().nulls_first()
+    else:
+        # Names sort alike on both databases whatever their collation.
+        column = func.lower(ApiKey.name) if field == "name" else ApiKey.created_at
+        first = column.desc() if descending else column.asc()
+    # The id breaks ties, so pages never repeat or skip a key.
+    return query.order_by(first, ApiKey.id)
+
+
 async def list_keys(
-    session: AsyncSession, *, app_id: str, limit: int = 50, offset: int = 0
+    session: AsyncSession,
+    *,
+    app_id: str,
+    limit: int = 50,
+    offset: int = 0,
+    where: KeyFilter | None = None,
+    sort: str = DEFAULT_SORT,
 ) -> tuple[list[ApiKey], int]:
-    live = select(ApiKey).where(ApiKey.app_id == app_id, ApiKey.deleted_at.is_(None))
+    """A page of the app's live keys matching ``where``, and how many match in all."""
+    live = _filtered(app_id, where or KeyFilter())
     total = await session.scalar(select(func.count()).select_from(live.subquery())) or 0
-    rows = await session.scalars(
-        live.order_by(ApiKey.created_at.desc(), ApiKey.id).limit(limit).offset(offset)
-    )
+    rows = await session.scalars(_ordered(live, sort).limit(limit).offset(offset))
     return list(rows), total
 
 
@@ -252,6 +323,16 @@ async def get_key(session: AsyncSession, *, app_id: str, key_id: str) -> ApiKey:
         )
     )
     if key is None:
+        raise NotFound("API key not found", code="api_key_not_found")
+    return key
+
+
+async def live_key(session: AsyncSession, key_id: str, app_id: str | None = None) -> ApiKey:
+    """A live key by id, of ``app_id`` when one is named (404 otherwise)."""
+    key = await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.deleted_at.is_(None))
+    )
+    if key is None or (app_id and key.app_id != app_id):
         raise NotFound("API key not found", code="api_key_not_found")
     return key
 
@@ -303,6 +384,7 @@ async def edit_key(
         assert expires_at is None or isinstance(expires_at, datetime)
         expires_at = _check_expiry(expires_at)
         _check_retirement(key, expires_at)
+        policy.check_expiry(await policy.load(session, key.app_id), expires_at)
         key.expires_at = expires_at
     if rate_limit_per_minute is not _UNSET:
         assert rate_limit_per_minute is None or isinstance(rate_limit_per_minute, int)
@@ -377,6 +459,11 @@ async def roll_key(
 ) -> tuple[NewKey, datetime]:
     """A new value with the same app, role, permissions and expiry; the old one lives
     on for ``grace_seconds`` (0: deleted now). Returns the new key and the old one's end."""
+    if key.rolled_to is not None:
+        raise BadRequest(
+            "This key was already rolled and is being retired: roll the key that replaced it",
+            code="api_key_retiring",
+        )
     _check_grantable(actor, key.role, key.permissions)
     now = utcnow()
     name, original_expiry = key.name, key.expires_at
@@ -392,7 +479,7 @@ async def roll_key(
         key.expires_at = old_ends
     key.updated_at = now
     await session.flush()
-    new = _mint(
+    new = mint(
         pepper=pepper,
         app_id=key.app_id,
         name=name,

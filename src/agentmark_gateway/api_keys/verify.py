@@ -1,10 +1,12 @@
-"""The hot path: from an ``Authorization`` header to the key's app and permissions.
+"""From a key value to the key's record: caches in front of the database.
 
-Order of checks (DESIGN section 6): shape and checksum, digest, cache or
-database, not deleted, not expired, app matches the header, client address in
-the key's allowlist (when it has one), permissions. The caches sit in front of
-the checksum: a value seen in the last seconds (known or unknown) costs one
-BLAKE2b and a dict lookup; nothing here writes to the database.
+``KeyLookup`` is step 3 of ``authenticate`` (api_keys/authenticate.py, where
+the whole order of checks is). The caches sit in front of the checksum: a
+value seen in the last seconds (known or unknown) costs one BLAKE2b and a dict
+lookup; a miss costs one indexed read by HMAC digest; nothing here writes to
+the database. A committed change to a key or an app forgets what it names
+(``apply_change``), in this process at once and in the others by the change
+feed (api_keys/changes.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import hashlib
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,15 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.api_keys.cache import TTLCache
 from agentmark_gateway.api_keys.changes import KEYS_CHANGED, TEMPLATES_CHANGED
-from agentmark_gateway.api_keys.last_used import LastUsedRecorder
 from agentmark_gateway.api_keys.models import ApiKey
 from agentmark_gateway.errors import Unauthorized
-from agentmark_gateway.netaccess import Address, Allowlist
+from agentmark_gateway.netaccess import Allowlist
+from agentmark_gateway.observability.metrics import KEY_CACHE
 from agentmark_gateway.permissions.catalog import resolve_permissions
 
 log = logging.getLogger(__name__)
-
-NOT_AUTHORIZED = "Not authorized"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +49,6 @@ class VerifiedKey:
     allowlist: Allowlist | None = None
 
 
-def parse_authorization(header: str | None) -> str:
-    """The raw key from ``Authorization: <key>`` or ``Authorization: Bearer <key>``."""
-    if not header:
-        raise Unauthorized("Missing auth header")
-    value = header.strip()
-    scheme, _, rest = value.partition(" ")
-    if rest and scheme.lower() == "bearer":
-        value = rest.strip()
-    return value
-
-
 def _epoch(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
@@ -76,13 +64,12 @@ def _allowlist(key_id: str, cidrs: list[str] | None) -> Allowlist | None:
         return Allowlist(())
 
 
-class KeyVerifier:
+class KeyLookup:
     def __init__(
         self,
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
         pepper: bytes,
-        last_used: LastUsedRecorder,
         cache_size: int = 10_000,
         cache_ttl: float = 30.0,
         negative_cache_size: int = 10_000,
@@ -91,7 +78,6 @@ class KeyVerifier:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._pepper = pepper
-        self._last_used = last_used
         self._found: TTLCache[VerifiedKey] = TTLCache(cache_size, cache_ttl)
         self._unknown: TTLCache[bool] = TTLCache(negative_cache_size, negative_cache_ttl)
         # Lookups in flight by cache id: requests with the same value share one.
@@ -104,66 +90,25 @@ class KeyVerifier:
         # be anything), for the caches of app data that share this change feed.
         self._on_app_change = on_app_change or (lambda app_id: None)
 
-    async def verify(
-        self,
-        authorization: str | None,
-        app_id: str | None,
-        client_address: Callable[[], Address | None] | None = None,
-    ) -> VerifiedKey:
-        """``client_address`` is called only for a key with an allowlist."""
-        key = self.verify_known(authorization, app_id, client_address)
-        if key is not None:
-            return key
-        # Only the database can tell. verify_known has vetted the value, so
-        # parsing it again cannot fail (and a miss is rare enough to pay twice).
-        raw = parse_authorization(authorization)
-        key = await self._load_once(self._cache_id(raw), raw)
-        if key is None:
-            raise Unauthorized(NOT_AUTHORIZED)
-        return self._accept(key, app_id, client_address)
-
-    def verify_known(
-        self,
-        authorization: str | None,
-        app_id: str | None,
-        client_address: Callable[[], Address | None] | None = None,
-    ) -> VerifiedKey | None:
-        """The verdict when this process knows it without the database: the key,
-        or ``Unauthorized`` raised; None when the key must be looked up.
-
-        Synchronous, so the hot path pays for no coroutine on a cache hit.
-        """
-        raw = parse_authorization(authorization)
-        if not app_id:
-            raise Unauthorized("Missing app id")
+    def cached(self, raw: str) -> VerifiedKey | None:
+        """Step 2 and the memory half of step 3: the key this process knows for
+        ``raw``, 401 for a value that cannot be a key or is known to be none, or
+        None when only the database can tell (``load``)."""
         if len(raw) != keygen.KEY_LENGTH:
-            raise Unauthorized(NOT_AUTHORIZED)
+            raise Unauthorized()
         cached_as = self._cache_id(raw)
         key = self._found.get(cached_as)
-        if key is None:
-            if self._unknown.get(cached_as) or not keygen.is_well_formed(raw):
-                raise Unauthorized(NOT_AUTHORIZED)
-            return None
-        return self._accept(key, app_id, client_address)
+        KEY_CACHE.record(key is not None)
+        if key is None and (self._unknown.get(cached_as) or not keygen.is_well_formed(raw)):
+            raise Unauthorized()
+        return key
 
-    def _accept(
-        self,
-        key: VerifiedKey,
-        app_id: str | None,
-        client_address: Callable[[], Address | None] | None,
-    ) -> VerifiedKey:
-        """The checks of a found key: expiry, app, allowlist; then last-used."""
-        if key.expires_at is not None and key.expires_at <= time.time():
-            raise Unauthorized(NOT_AUTHORIZED)
-        if key.app_id != app_id:
-            raise Unauthorized(NOT_AUTHORIZED)
-        if key.allowlist is not None:
-            address = client_address() if client_address is not None else None
-            if not key.allowlist.allows(address):
-                # The same answer as an unknown key: nothing tells a caller
-                # elsewhere that the key itself is good.
-                raise Unauthorized(NOT_AUTHORIZED)
-        self._last_used.record(key.id)
+    async def load(self, raw: str) -> VerifiedKey:
+        """The database half of step 3, for a value ``cached`` could not decide
+        (401 when no live key has it)."""
+        key = await self._load_once(self._cache_id(raw), raw)
+        if key is None:
+            raise Unauthorized()
         return key
 
     def _cache_id(self, raw: str) -> str:

@@ -8,20 +8,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway.api_keys.changes import KeyChange
 from agentmark_gateway.apps.models import App
+from agentmark_gateway.apps.schemas import MAX_RETENTION_DAYS
 from agentmark_gateway.audit.service import Actor, record
 from agentmark_gateway.controls import check_plain
-from agentmark_gateway.errors import Conflict, NotFound
+from agentmark_gateway.errors import BadRequest, Conflict, NotFound
 
 
 def _duplicate(name: str) -> Conflict:
     return Conflict(f"An app named '{name}' already exists", code="duplicate_app_name")
 
 
-async def create_app(session: AsyncSession, *, actor: Actor, name: str) -> App:
+def check_retention(days: int | None) -> int | None:
+    """Days to keep traces: 0 (for ever) to 3650, or None for the gateway's default."""
+    if days is not None and not 0 <= days <= MAX_RETENTION_DAYS:
+        raise BadRequest(
+            f"retention_days must be from 0 to {MAX_RETENTION_DAYS}, or null for the default"
+        )
+    return days
+
+
+async def create_app(
+    session: AsyncSession, *, actor: Actor, name: str, retention_days: int | None = None
+) -> App:
     name = check_plain(name.strip(), "name")
+    retention_days = check_retention(retention_days)
     if await session.scalar(select(App.id).where(App.name == name)):
         raise _duplicate(name)
-    app = App(name=name)
+    app = App(name=name, retention_days=retention_days)
     session.add(app)
     try:
         await session.flush()
@@ -35,7 +48,7 @@ async def create_app(session: AsyncSession, *, actor: Actor, name: str) -> App:
         target_type="app",
         target_id=app.id,
         app_id=app.id,
-        details={"name": name},
+        details={"name": name, "retention_days": retention_days},
     )
     await session.commit()
     return app
@@ -86,6 +99,30 @@ async def rename_app(session: AsyncSession, *, actor: Actor, app: App, name: str
     except IntegrityError:
         await session.rollback()
         raise _duplicate(name) from None
+    return app
+
+
+async def set_retention(
+    session: AsyncSession, *, actor: Actor, app: App, retention_days: int | None
+) -> App:
+    """How long the app's traces are kept (``retention.py`` prunes the older ones)."""
+    retention_days = check_retention(retention_days)
+    old = app.retention_days
+    app.retention_days = retention_days
+    record(
+        session,
+        actor=actor,
+        action="app.retention",
+        target_type="app",
+        target_id=app.id,
+        app_id=app.id,
+        details={
+            "name": app.name,
+            "before": {"retention_days": old},
+            "after": {"retention_days": retention_days},
+        },
+    )
+    await session.commit()
     return app
 
 

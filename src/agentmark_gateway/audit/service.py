@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,12 +55,17 @@ async def list_events(
     app_id: str | None = None,
     action: str | None = None,
     since: datetime | None = None,
+    target_ids: Collection[str] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[AuditEvent], int]:
+    """A page of events, newest first, and how many match; ``target_ids``: only the
+    events about these records (one key's history)."""
     query = select(AuditEvent)
     if app_id is not None:
         query = query.where(AuditEvent.app_id == app_id)
+    if target_ids is not None:
+        query = query.where(AuditEvent.target_id.in_(list(target_ids)))
     if action is not None:
         query = query.where(AuditEvent.action == action)
     if since is not None:

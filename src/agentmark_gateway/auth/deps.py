@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from agentmark_gateway.api_keys.authenticate import parse_authorization
 from agentmark_gateway.api_keys.keygen import PREFIX as KEY_PREFIX
 from agentmark_gateway.audit.service import Actor
 from agentmark_gateway.auth import service
@@ -29,15 +30,10 @@ class SignedIn:
 
 
 def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if not header:
-        raise Unauthorized("Missing auth header")
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else header.strip()
+    """The session token of ``Authorization: Bearer <token>`` (401 for an API key)."""
+    token = parse_authorization(request.headers.get("authorization"))
     if token.startswith(KEY_PREFIX):
         raise Unauthorized("API keys are not accepted on management routes")
-    if not token:
-        raise Unauthorized("Missing auth header")
     return token
 
 
@@ -45,7 +41,7 @@ async def current_user(request: Request, db: DbSession) -> SignedIn:
     token = bearer_token(request)
     found = await service.resolve(db, token)
     if found is None:
-        raise Unauthorized("Not authorized")
+        raise Unauthorized()
     user, session = found
     return SignedIn(user=user, session=session, token=token)
 

@@ -11,12 +11,12 @@ import os
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from agentmark_gateway.api_keys.authenticate import Authenticator
 from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.app import create_app
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES
-from agentmark_gateway.permissions.gate import KeyGate
 from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.settings import Settings
 
@@ -48,29 +48,28 @@ def baseline_factory() -> Any:
     return baseline_app
 
 
-class UncheckedGate(KeyGate):
-    """(c)'s gate: on ``GET /v1/templates`` every request gets ``key``, unverified.
+class UncheckedAuthenticator(Authenticator):
+    """(c)'s key check: on ``GET /v1/templates`` every request gets ``key``, unverified.
 
     The same gate and the same handler (with its template cache) as (b), minus
     the key check itself: no parsing, no cache lookup of the key, no rate
     limiter, no last-used record. Every other route checks keys as always.
     """
 
-    def __init__(self, app: ASGIApp, gateway: Gateway, key: VerifiedKey) -> None:
-        super().__init__(app, gateway)
+    def __init__(self, real: Authenticator, key: VerifiedKey) -> None:
+        super().__init__(real.keys, real.limiter, real.client_addresses, real.last_used)
         self.key = key
 
-    def known_key(
-        self, scope: Scope, authorization: list[bytes], app_ids: list[bytes]
+    def authenticate_known(
+        self, authorizations: list[str], app_ids: list[str], scope: Scope
     ) -> VerifiedKey | None:
         if (scope["method"], scope["path"]) == UNAUTHENTICATED_ROUTE:
             return self.key
-        return super().known_key(scope, authorization, app_ids)
+        return super().authenticate_known(authorizations, app_ids, scope)
 
 
 def create_bench_app(settings: Settings, *, app_id: str) -> FastAPI:
     """(c): the gateway, where ``GET /v1/templates`` answers for ``app_id`` without a key."""
-    app = create_app(settings)
     key = VerifiedKey(
         id="key_bench",
         app_id=app_id,
@@ -78,8 +77,9 @@ def create_bench_app(settings: Settings, *, app_id: str) -> FastAPI:
         permissions=frozenset(PERMISSION_NAMES),
         expires_at=None,
     )
-    app.gate_factory = lambda inner, gateway: UncheckedGate(inner, gateway, key)
-    return app
+    gateway = Gateway.build(settings)
+    gateway.authenticator = UncheckedAuthenticator(gateway.authenticator, key)
+    return create_app(settings, gateway=gateway)
 
 
 def bench_factory() -> FastAPI:

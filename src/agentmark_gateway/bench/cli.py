@@ -10,6 +10,8 @@ from pathlib import Path
 from agentmark_gateway.bench import report
 from agentmark_gateway.bench.run import SCENARIOS, Options, run
 from agentmark_gateway.bench.seed import DEFAULT_PG_URL
+from agentmark_gateway.cli.http_server import SERVERS
+from agentmark_gateway.settings import Settings
 
 
 def _names(value: str) -> frozenset[str]:
@@ -27,6 +29,12 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--workers", type=int, default=1, help="server workers for every run")
     parser.add_argument(
         "--scaling-workers", type=int, default=2, help="workers of the scaling run of (b)"
+    )
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=None,
+        help="HTTP server of every run (default: AGENTMARK_SERVER, else serve's default)",
     )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
@@ -68,6 +76,7 @@ def parse(argv: list[str]) -> Options:
         seconds=3.0 if args.quick else args.duration,
         warmup=1.0 if args.quick else args.warmup,
         workers=args.workers,
+        server=args.server or Settings().server,
         scaling_workers=args.scaling_workers,
         connections=args.connections,
         threads=args.threads,

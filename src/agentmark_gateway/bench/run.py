@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from agentmark_gateway.bench import loadgen, seed, wrk
+from agentmark_gateway.bench import ceiling, loadgen, seed, wrk
 from agentmark_gateway.bench.apps import BENCH_APP_ID_ENV
 from agentmark_gateway.bench.profile import Profiler
 from agentmark_gateway.bench.report import Report, Row, machine_info, now
@@ -30,9 +30,16 @@ ROWS: dict[str, tuple[str, int | None]] = {
     "c": ("GET /v1/templates, auth switched off", 200),
     "f401": ("GET /v1/templates, made-up key", 401),
     "f403": ("GET /v1/templates, key lacks template.read", 403),
-    "d": ("POST /v1/scores", None),
+    "d": ("POST /v1/scores, SQLite", None),
+    "d-1": ("POST /v1/scores, one at a time (the SDK's score_sync), SQLite", None),
+    "d-postgresql": ("POST /v1/scores, PostgreSQL", None),
     "e-sqlite": ("POST /v1/traces, 100 spans, SQLite", None),
     "e-postgresql": ("POST /v1/traces, 100 spans, PostgreSQL", None),
+    "e-ceiling-sqlite": ("(e)'s batches decoded and stored in process, no HTTP, SQLite", None),
+    "e-ceiling-postgresql": (
+        "(e)'s batches decoded and stored in process, no HTTP, PostgreSQL",
+        None,
+    ),
 }
 
 
@@ -45,6 +52,7 @@ class Options:
     seconds: float = 10.0
     warmup: float = 2.0
     workers: int = 1
+    server: str = "uvicorn"  # AGENTMARK_SERVER of every server started
     scaling_workers: int = 2
     connections: int = 32
     threads: int = 1
@@ -84,6 +92,7 @@ class Bench:
             settings={
                 "seconds": options.seconds,
                 "warmup": options.warmup,
+                "server": options.server,
                 "connections": options.connections,
                 "wrk_threads": options.threads,
                 "ingest_connections": options.ingest_connections,
@@ -102,7 +111,11 @@ class Bench:
 
     def _env(self, name: str, database_url: str | None = None) -> dict[str, str]:
         data_dir = self.workdir / name
-        env = {"AGENTMARK_DATA_DIR": str(data_dir), "AGENTMARK_KEY_PEPPER": self.pepper}
+        env = {
+            "AGENTMARK_DATA_DIR": str(data_dir),
+            "AGENTMARK_KEY_PEPPER": self.pepper,
+            "AGENTMARK_SERVER": self.options.server,
+        }
         if database_url:
             env["AGENTMARK_DATABASE_URL"] = database_url
         return env
@@ -293,11 +306,14 @@ class Bench:
             if bench is not None:
                 self._remember_rss(bench)
 
+        if self.wants("e") and seeded is not None:
+            # With the server stopped: the same database, the CPUs to itself.
+            self._ceiling("e-ceiling-sqlite", self.sqlite_url, seeded.app_id)
         if self.wants("scaling") and seeded is not None and options.scaling_workers != workers:
             self._scaling_rows(seeded)
-        if self.wants("e") and options.postgres_url:
+        if (self.wants("d") or self.wants("e")) and options.postgres_url:
             self._postgres_ingest(options.postgres_url, workers)
-            if self.wants("scaling") and options.scaling_workers != workers:
+            if self.wants("e") and self.wants("scaling") and options.scaling_workers != workers:
                 # Ingest is CPU-bound in the worker; PostgreSQL takes writes from
                 # several processes at once, so this is the row that shows it.
                 self._postgres_ingest(options.postgres_url, options.scaling_workers)
@@ -348,6 +364,9 @@ class Bench:
                 "POST", "/v1/scores", {**sdk, "Content-Type": "application/json"}, score_body()
             )
             self.measure(gateway, self._row("d", workers), score)
+            # One client waiting for each answer before the next: the latency an
+            # evaluation run's score_sync calls see when nothing else is writing.
+            self.measure(gateway, self._row("d-1", workers, 1), score)
         if self.wants("e"):
             row = self._row("e-sqlite", workers, self.options.ingest_connections)
             self.ingest(gateway, row, sdk, self.sqlite_url, seeded.app_id)
@@ -386,7 +405,9 @@ class Bench:
         self.measure(server, row, request, mean_delay_ms=mean_delay_ms)
 
     def _postgres_ingest(self, admin_url: str, workers: int) -> None:
-        row_id = "e-postgresql" if workers == self.options.workers else f"e-postgresql-{workers}w"
+        """(e) on PostgreSQL; with the run's worker count also (d) and the ceiling."""
+        first = workers == self.options.workers
+        row_id = "e-postgresql" if first else f"e-postgresql-{workers}w"
         row = self._row(row_id, workers, self.options.ingest_connections)
         try:
             self.report.settings["postgresql"] = seed.postgres_version(admin_url)
@@ -401,8 +422,31 @@ class Bench:
             env = self._env("postgresql", url)
             server = self.server("gateway-postgresql", gateway_command(), env, row.workers)
             with running(server):
-                self.ingest(server, row, headers, url, seeded.app_id)
+                if first and self.wants("d"):
+                    score = wrk.Request(
+                        "POST",
+                        "/v1/scores",
+                        {**headers, "Content-Type": "application/json"},
+                        score_body(),
+                    )
+                    self.measure(server, self._row("d-postgresql", workers), score)
+                if self.wants("e"):
+                    self.ingest(server, row, headers, url, seeded.app_id)
                 self._remember_rss(server)
+            if first and self.wants("e"):
+                self._ceiling("e-ceiling-postgresql", url, seeded.app_id)
+
+    def _ceiling(self, row_id: str, url: str, app_id: str) -> None:
+        row = self._row(row_id, 1, 1)
+        row.in_process = True
+        result = ceiling.measure(
+            url, app_id, seconds=self.options.seconds, warmup=self.options.warmup
+        )
+        row.rate, row.spans_rate = result.rate, result.span_rate
+        row.cpu_us = _per_request(result.cpu_seconds, result.batches)
+        row.check = f"{result.batches:,} batches, one transaction each"
+        self.report.rows.append(row)
+        _say(f"   {row.id}: {row.spans_rate:,.0f} spans/s")
 
 
 def _per_request(seconds: float, requests: int) -> float | None:
@@ -414,7 +458,15 @@ def _versions() -> dict[str, str]:
 
     found = {
         name: version(name)
-        for name in ("uvicorn", "uvloop", "httptools", "fastapi", "starlette", "sqlalchemy")
+        for name in (
+            "uvicorn",
+            "granian",
+            "uvloop",
+            "httptools",
+            "fastapi",
+            "starlette",
+            "sqlalchemy",
+        )
     }
     found["wrk"] = wrk.version()
     return found

@@ -105,15 +105,16 @@ class Server:
             time.sleep(0.1)
 
     def worker_pids(self) -> list[int]:
-        """The processes that serve requests: the server itself, or its spawned workers."""
+        """The processes that serve requests: the server's spawned workers, or the
+        server itself (uvicorn with one worker serves in its own process; granian
+        always spawns)."""
         assert self.process is not None
-        if self.workers == 1:
-            return [self.process.pid]
-        return [
+        spawned = [
             pid
             for pid in _children(self.process.pid)
             if "multiprocessing" in _cmdline(pid) and "resource_tracker" not in _cmdline(pid)
         ]
+        return spawned or [self.process.pid]
 
     def reset_peaks(self) -> bool:
         return all([reset_peak(pid) for pid in self.worker_pids()])

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway import moments
 from agentmark_gateway.api_keys import service
+from agentmark_gateway.api_keys.models import ApiKey
 from agentmark_gateway.api_keys.schemas import (
     MAX_GRACE_SECONDS,
     MAX_RATE_LIMIT_PER_MINUTE,
@@ -15,11 +16,15 @@ from agentmark_gateway.api_keys.schemas import (
 )
 from agentmark_gateway.apps.service import find_app
 from agentmark_gateway.audit.service import CLI_ACTOR
+from agentmark_gateway.cli import key_usage
 from agentmark_gateway.cli.context import run
 from agentmark_gateway.cli.tables import cell, render
 from agentmark_gateway.settings import Settings
 
-app = typer.Typer(help="API keys: create, list, show, edit, delete, roll.", no_args_is_help=True)
+app = typer.Typer(
+    help="API keys: create, list, show, edit, delete, roll; usage and advice.",
+    no_args_is_help=True,
+)
 
 AppOption = Annotated[str, typer.Option("--app", help="App id or name")]
 KeyArg = Annotated[str, typer.Argument(metavar="KEY", help="Key id or name")]
@@ -116,13 +121,55 @@ def create(
     _print_once(run(work))
 
 
+LIST_PAGE = 1000
+
+
 @app.command("list")
-def list_keys(app_ref: AppOption) -> None:
-    """An app's keys (never their values)."""
+def list_keys(
+    app_ref: AppOption,
+    unused_days: Annotated[
+        int | None,
+        typer.Option(
+            "--unused-days",
+            min=1,
+            max=3650,
+            help="Only keys not used in this many days (and made before then)",
+        ),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Only keys whose name contains this")
+    ] = None,
+    role: Annotated[str | None, typer.Option("--role", help="Only keys of this role")] = None,
+    expiring_soon: Annotated[
+        bool, typer.Option("--expiring-soon", help="Only keys expiring within 7 days")
+    ] = False,
+    sort: Annotated[
+        str,
+        typer.Option("--sort", help="name, created or last_used; '-' first: descending"),
+    ] = service.DEFAULT_SORT,
+) -> None:
+    """An app's keys (never their values), all of them, newest first."""
+    if sort not in service.SORTS:
+        raise typer.BadParameter(f"use one of {', '.join(service.SORTS)}", param_hint="--sort")
+    where = service.KeyFilter(
+        search=search, role=role, expiring_soon=expiring_soon, unused_days=unused_days
+    )
 
     async def work(session: AsyncSession, settings: Settings) -> list[list[object]]:
         target = await find_app(session, app_ref)
-        keys, _total = await service.list_keys(session, app_id=target.id, limit=1000)
+        keys: list[ApiKey] = []
+        while True:
+            page, total = await service.list_keys(
+                session,
+                app_id=target.id,
+                limit=LIST_PAGE,
+                offset=len(keys),
+                where=where,
+                sort=sort,
+            )
+            keys += page
+            if not page or len(keys) >= total:
+                break
         rows: list[list[object]] = []
         for key in keys:
             public = service.to_public(key)
@@ -265,3 +312,7 @@ def roll(
         return new.plaintext
 
     _print_once(run(work))
+
+
+app.command("usage")(key_usage.usage)
+app.command("advice")(key_usage.advice)

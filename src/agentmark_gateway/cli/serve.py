@@ -1,29 +1,31 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
-import uvicorn
 from fastapi import FastAPI
 
 from agentmark_gateway.app import create_app
-from agentmark_gateway.cli.parent import MASTER_PID_VARIABLE, exit_with_master
+from agentmark_gateway.cli import http_server
+from agentmark_gateway.cli.http_server import GRACEFUL_SHUTDOWN_SECONDS
+from agentmark_gateway.cli.parent import exit_with_master
 from agentmark_gateway.db import migrate
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
-from agentmark_gateway.read_timeouts import HeaderTimeoutProtocol
 from agentmark_gateway.settings import Settings
 from agentmark_gateway.users import service as users
 
-# After SIGTERM, how long requests in flight may take before they are cut off
-# (a supervisor's stop timeout should be longer: deploy/systemd/ uses 30 s).
-GRACEFUL_SHUTDOWN_SECONDS = 20
+__all__ = ["GRACEFUL_SHUTDOWN_SECONDS", "factory", "serve"]
+
+ServerName = Literal["granian", "uvicorn"]
 
 
 def factory() -> FastAPI:
     """Entry point for each server worker: settings from the environment."""
     exit_with_master()
-    return create_app(Settings())
+    settings = Settings()
+    app = create_app(settings)
+    return http_server.log_lifespan(app) if settings.server == "granian" else app
 
 
 async def _first_run_link(settings: Settings) -> str | None:
@@ -46,9 +48,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes")] = 1,
+    server: Annotated[
+        ServerName | None, typer.Option(help="HTTP server (default: AGENTMARK_SERVER)")
+    ] = None,
 ) -> None:
     """Migrate the database, then serve the API and the dashboard."""
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    chosen = {"host": host, "port": port, "server": server}
+    overrides = {k: v for k, v in chosen.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     migrate.upgrade(settings.resolved_database_url)  # safe while other processes start too
     settings.pepper_bytes()  # make the pepper once, before workers race for it
@@ -64,26 +70,7 @@ def serve(
     # Workers build their own settings from the environment; pass the CLI's choices on.
     os.environ["AGENTMARK_HOST"] = settings.host
     os.environ["AGENTMARK_PORT"] = str(settings.port)
-    if workers > 1:
-        os.environ[MASTER_PID_VARIABLE] = str(os.getpid())
-    else:
-        os.environ.pop(MASTER_PID_VARIABLE, None)  # this process serves; none to watch
-    uvicorn.run(
-        "agentmark_gateway.cli.serve:factory",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        log_level=settings.log_level,
-        # Headers have a deadline (AGENTMARK_READ_TIMEOUT_SECONDS); uvicorn's own
-        # protocol waits for them forever.
-        http=f"{HeaderTimeoutProtocol.__module__}:{HeaderTimeoutProtocol.__name__}",
-        # X-Forwarded-For and X-Forwarded-Proto are read by the app, from the
-        # trusted proxies only (netaccess, forwarded): one rule for both.
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    http_server.run("agentmark_gateway.cli.serve:factory", settings, workers)
 
 
 def _safe_url(url: str) -> str:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
-from agentmark_gateway.db.engine import is_sqlite, make_engine
+from agentmark_gateway.db.engine import async_url, is_sqlite, make_engine
+from agentmark_gateway.filemodes import PRIVATE_FILE, private_dir
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL advisory lock taken around migrations ("agmigrat" as a number).
@@ -29,19 +34,43 @@ def upgrade(url: str) -> None:
 
     Safe from several processes at once: servers of one deployment start
     together, and an operator or deploy script may run ``db upgrade`` beside
-    them. On PostgreSQL the first takes an advisory lock and migrates; the
-    others wait for it and then find nothing to do.
+    them. The first takes a lock and migrates; the others wait for it and
+    then find nothing to do. On PostgreSQL the lock is an advisory lock, on
+    SQLite a lock file beside the database.
     """
     if is_sqlite(url):
-        # SQLite has no advisory lock; one file has one serve command, whose --workers
-        # start after this.
-        _apply(url)
+        with _sqlite_lock(url):
+            _apply(url)
     else:
         asyncio.run(_upgrade_under_lock(url))
 
 
 def _apply(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
+
+
+@contextlib.contextmanager
+def _sqlite_lock(url: str) -> Iterator[None]:
+    """Held while one process migrates a SQLite file (``gateway.db.migrate-lock``).
+
+    SQLite's own lock comes only with a migration's first write: two processes
+    would both read the old version, then run the same migrations, the second
+    failing on the tables the first made. This lock is the kernel's (``flock``):
+    it goes with the process that held it, however that process ends.
+    """
+    database = async_url(url).database
+    if not database or database == ":memory:":
+        yield  # a database of one connection: nobody to wait for
+        return
+    path = Path(database).resolve()
+    if not path.parent.exists():
+        private_dir(path.parent)  # as make_engine would: a new data folder is private
+    fd = os.open(path.with_name(path.name + ".migrate-lock"), os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 async def _upgrade_under_lock(url: str) -> None:

@@ -11,6 +11,7 @@ from agentmark_gateway.ratelimit.models import RateLimitCounter
 from agentmark_gateway.scores.models import Score
 from agentmark_gateway.templates.models import Template
 from agentmark_gateway.traces.models import Span, Trace, TraceTag
+from agentmark_gateway.usage.models import KeyUsage
 from agentmark_gateway.users.models import OneTimeToken, User
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Dataset",
     "DatasetRow",
     "KeyChange",
+    "KeyUsage",
     "LoginFailure",
     "OneTimeToken",
     "RateLimitCounter",

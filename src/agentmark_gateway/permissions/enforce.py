@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
+from starlette.types import Scope
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.cloud_only import CLOUD_ONLY_ROUTES
@@ -28,12 +29,17 @@ from agentmark_gateway.permissions.catalog import PERMISSION_NAMES, ordered
 APP_ID_HEADER = "x-agentmark-app-id"
 # Where KeyGate leaves the key it accepted; only server code writes the scope.
 VERIFIED_KEY = "agentmark.verified_key"
+# What the permission check found, for the key's usage counts (usage/counter.py):
+# the route's permissions when the key held them all, else the first one missing.
+PERMITTED = "agentmark.permitted"
+MISSING = "agentmark.missing_permission"
 
 # Routes anyone may call. Everything else under /v1 is a data route (API key and
 # permissions) or a management route (user session); a test holds us to it.
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/health"),
+        ("GET", "/ready"),
         ("GET", "/v1/capabilities"),
         # The price table the gateway costs spans with, as AgentMark's API serves it.
         ("GET", "/v1/pricing"),
@@ -55,11 +61,15 @@ def first_missing(key: VerifiedKey, required: tuple[str, ...]) -> str | None:
     return None
 
 
-def check_permissions(key: VerifiedKey, required: tuple[str, ...]) -> None:
+def check_permissions(key: VerifiedKey, required: tuple[str, ...], scope: Scope) -> None:
     """Allowed when the key holds every permission the route declares (else 403)."""
     missing = first_missing(key, required)
     if missing is not None:
+        scope[MISSING] = missing
         raise missing_permission(missing)
+    permitted = scope.get(PERMITTED)
+    # A route with several requires() declarations exercises them all.
+    scope[PERMITTED] = required if permitted is None else tuple(ordered({*permitted, *required}))
 
 
 class Requires:
@@ -75,16 +85,16 @@ class Requires:
         key: VerifiedKey | None = request.scope.get(VERIFIED_KEY)
         if key is None:
             key = await verify_key(request)
-        check_permissions(key, self.permissions)
+        check_permissions(key, self.permissions, request.scope)
         if request.scope.get("query_string"):
             refuse_unknown_query_params(request)
         return key
 
 
 async def verify_key(request: Request) -> VerifiedKey:
-    """The request's API key, checked (401) and counted by the rate limiter (429)."""
+    """The request's API key: ``Authenticator.authenticate`` (401, 429)."""
     headers = request.headers
-    key: VerifiedKey = await request.app.state.gateway.verify_request(
+    key: VerifiedKey = await request.app.state.gateway.authenticator.authenticate(
         headers.getlist("authorization"), headers.getlist(APP_ID_HEADER), request.scope
     )
     return key

@@ -10,8 +10,12 @@ permissions itself:
   bytes are rendered once per distinct error;
 - an accepted key rides along in the scope, where ``requires()`` finds it and
   only checks its permissions again;
-- ``GET /v1/templates`` answers this process has already rendered for the
-  key's app (``TemplateCache``) are sent from here.
+- a route's feature may hand the gate a cache of answers already rendered
+  (``answers``; today ``GET /v1/templates``, from templates/cache.py): a hit
+  for the key's app is sent from here.
+
+Why a key is refused is decided in one place, ``Authenticator.authenticate``
+(api_keys/authenticate.py); the gate only routes and sends bytes.
 
 Everything else (other paths, a body declared over the limit, an unexpected
 failure such as the database being away on a cache miss) goes on to the
@@ -20,34 +24,55 @@ framework, whose middlewares and handlers answer as always.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentmark_gateway.api_keys.verify import VerifiedKey
+from agentmark_gateway.api_keys.authenticate import Authenticator
 from agentmark_gateway.errors import ApiError, missing_permission
-from agentmark_gateway.permissions.enforce import VERIFIED_KEY, first_missing, gated_routes
-from agentmark_gateway.ratelimit import SCOPE_KEY, Decision
-from agentmark_gateway.templates.cache import Rendered, TemplateCache
+from agentmark_gateway.permissions.enforce import (
+    MISSING,
+    PERMITTED,
+    VERIFIED_KEY,
+    first_missing,
+    gated_routes,
+)
+from agentmark_gateway.ratelimit import with_rate_limit_headers
+from agentmark_gateway.rendered import Rendered
 
-if TYPE_CHECKING:
-    from agentmark_gateway.runtime import Gateway
+Route = tuple[str, str]  # (method, path)
+Observer = Callable[[Scope, int], None]
 
-TEMPLATE_READ = ("GET", "/v1/templates")
+
+class AnswerCache(Protocol):
+    """Answers a route's handler rendered, by app and raw query string."""
+
+    def get(self, app_id: str, query: bytes) -> Rendered | None: ...
 
 
 class KeyGate:
     """Checks the API key and permissions of a hot data request before the framework sees it."""
 
-    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        body_limit: int,
+        answers: Mapping[Route, AnswerCache],
+        observe: Observer | None = None,
+    ) -> None:
         self.app = app
-        self.gateway = gateway
-        self.body_limit = gateway.settings.max_body_bytes
-        self.caches: dict[tuple[str, str], TemplateCache] = {TEMPLATE_READ: gateway.templates}
+        self.authenticator = authenticator
+        self.body_limit = body_limit
+        self.answers = answers
+        # Told the status of every answer (usage counts per key); None: nobody listens.
+        self.observe = observe
         # Built on the first request, when every router is included.
-        self._table: dict[tuple[str, str], tuple[str, ...]] | None = None
+        self._table: dict[Route, tuple[str, ...]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("root_path"):
@@ -58,7 +83,7 @@ class KeyGate:
         route = (scope["method"], scope["path"])
         permissions = self._table.get(route)
         if permissions is None:
-            await self.app(scope, receive, send)
+            await self._pass(scope, receive, send)
             return
         authorization: list[bytes] = []
         app_ids: list[bytes] = []
@@ -69,54 +94,53 @@ class KeyGate:
                 app_ids.append(value)
             elif name == b"content-length" and not self._body_allowed(value):
                 # BodyLimitMiddleware answers 413 before any key is looked at.
-                await self.app(scope, receive, send)
+                await self._pass(scope, receive, send)
                 return
+        credentials = _decoded(authorization), _decoded(app_ids)
         try:
-            key = self.known_key(scope, authorization, app_ids)
+            key = self.authenticator.authenticate_known(*credentials, scope)
             if key is None:
-                key = await self.authenticate(scope, authorization, app_ids)
+                key = await self.authenticator.authenticate(*credentials, scope)
         except ApiError as exc:
-            await _send(send, scope, _error(exc))
+            await self._answer(send, scope, _error(exc))
             return
         except Exception:  # e.g. the database is away on a cache miss
             # requires() tries again inside the framework, whose handlers answer (503).
-            await self.app(scope, receive, send)
+            await self._pass(scope, receive, send)
             return
         missing = first_missing(key, permissions)
         if missing is not None:
-            await _send(send, scope, _forbidden(missing))
+            scope[MISSING] = missing
+            await self._answer(send, scope, _forbidden(missing))
             return
         scope[VERIFIED_KEY] = key
-        cache = self.caches.get(route)
+        scope[PERMITTED] = permissions
+        cache = self.answers.get(route)
         if cache is not None:
             cached = cache.get(key.app_id, scope["query_string"])
             if cached is not None:
-                await _send(send, scope, (200, cached))
+                await self._answer(send, scope, (200, cached))
                 return
+        await self._pass(scope, receive, send)
+
+    async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """On to the framework, whose answer's status is observed as it starts."""
+        if self.observe is not None:
+            send = _observed(send, scope, self.observe)
         await self.app(scope, receive, send)
 
-    def known_key(
-        self, scope: Scope, authorization: list[bytes], app_ids: list[bytes]
-    ) -> VerifiedKey | None:
-        """The request's key when this process knows it (401 and 429 raised), or
-        None when the database must be asked (``authenticate``)."""
-        return self.gateway.verify_known_request(*_credentials(authorization, app_ids), scope)
-
-    async def authenticate(
-        self, scope: Scope, authorization: list[bytes], app_ids: list[bytes]
-    ) -> VerifiedKey:
-        """The request's key (401), counted by the rate limiter (429)."""
-        return await self.gateway.verify_request(*_credentials(authorization, app_ids), scope)
+    async def _answer(self, send: Send, scope: Scope, answer: tuple[int, Rendered]) -> None:
+        """The gate's own answer."""
+        if self.observe is not None:
+            self.observe(scope, answer[0])
+        await _send(send, scope, answer)
 
     def _body_allowed(self, declared: bytes) -> bool:
         return declared.isdigit() and int(declared) <= self.body_limit
 
 
-def _credentials(authorization: list[bytes], app_ids: list[bytes]) -> tuple[list[str], list[str]]:
-    """The header values as the verifier takes them."""
-    return [value.decode("latin-1") for value in authorization], [
-        value.decode("latin-1") for value in app_ids
-    ]
+def _decoded(values: list[bytes]) -> list[str]:
+    return [value.decode("latin-1") for value in values]
 
 
 def _error(exc: ApiError) -> tuple[int, Rendered]:
@@ -152,15 +176,17 @@ def _render(body: dict[str, Any], status: int, headers: dict[str, str] | None) -
 
 async def _send(send: Send, scope: Scope, answer: tuple[int, Rendered]) -> None:
     status, rendered = answer
-    headers = list(rendered.headers)
-    decision: Decision | None = scope.get(SCOPE_KEY)
-    if decision is not None:
-        # As RateLimitHeadersMiddleware would have added them (a 429 has them already).
-        present = {name for name, _ in headers}
-        headers.extend(
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in decision.headers().items()
-            if name.lower().encode("latin-1") not in present
-        )
+    headers = with_rate_limit_headers(scope, rendered.headers)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": rendered.body})
+
+
+def _observed(send: Send, scope: Scope, observe: Observer) -> Send:
+    """``send``, telling ``observe`` the status as the answer starts."""
+
+    async def send_observed(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            observe(scope, message["status"])
+        await send(message)
+
+    return send_observed

@@ -20,22 +20,12 @@ class RouteRow:
     summary: str
 
 
-def _routes_app() -> FastAPI:
-    from agentmark_gateway import meta
-    from agentmark_gateway.app import DATA_ROUTERS, MANAGEMENT_ROUTERS
-
-    app = FastAPI()
-    app.include_router(meta.router)
-    for router in (*MANAGEMENT_ROUTERS, *DATA_ROUTERS):
-        app.include_router(router)
-    return app
-
-
-def route_rows(app: FastAPI | None = None) -> list[RouteRow]:
+def route_rows(app: FastAPI) -> list[RouteRow]:
+    """One row per method and path of ``app``'s API routes (``routers.api_routes()``)."""
     rows = []
-    for route in all_routes((app or _routes_app()).routes):
+    for route in all_routes(app.routes):
         if not isinstance(route, APIRoute) or not (
-            route.path.startswith("/v1") or route.path == "/health"
+            route.path.startswith("/v1") or route.path in ("/health", "/ready")
         ):
             continue
         permissions = route_permissions(route) or ()
@@ -51,8 +41,8 @@ def route_rows(app: FastAPI | None = None) -> list[RouteRow]:
     return sorted(rows, key=lambda r: (order[r.kind], r.path, r.method))
 
 
-def markdown_table() -> str:
-    rows = route_rows()
+def markdown_table(app: FastAPI) -> str:
+    rows = route_rows(app)
     lines = [
         "# Routes and the permissions they need",
         "",

@@ -44,7 +44,11 @@ that several processes can add up, the headers are exact
 counts are thrown away whole when it ends.
 """
 
-from agentmark_gateway.ratelimit.headers import SCOPE_KEY, RateLimitHeadersMiddleware
+from agentmark_gateway.ratelimit.headers import (
+    SCOPE_KEY,
+    RateLimitHeadersMiddleware,
+    with_rate_limit_headers,
+)
 from agentmark_gateway.ratelimit.limiter import Decision, RateLimiter, SharedStore
 from agentmark_gateway.ratelimit.setup import build_limiter
 
@@ -55,4 +59,5 @@ __all__ = [
     "RateLimiter",
     "SharedStore",
     "build_limiter",
+    "with_rate_limit_headers",
 ]

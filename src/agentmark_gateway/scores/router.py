@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.api_route import ApiRoute
-from agentmark_gateway.deps import DbSession
+from agentmark_gateway.deps import DbSession, GatewayDep
 from agentmark_gateway.errors import BadRequest, PayloadTooLarge
 from agentmark_gateway.moments import DayOrMoment
 from agentmark_gateway.pagination import PageDep, paginated
@@ -33,6 +33,7 @@ from agentmark_gateway.scores.schemas import (
     check_text,
 )
 from agentmark_gateway.scores.service import ScoreFilters
+from agentmark_gateway.usage.counter import stored
 
 router = APIRouter(tags=["Scores"], route_class=ApiRoute)
 
@@ -62,10 +63,14 @@ Filters = Annotated[ScoreFilters, Depends(score_filters)]
 
 @router.post("/v1/scores", status_code=201, summary="Create a score")
 async def create_score(
-    body: ScoreCreate, db: DbSession, key: VerifiedKey = requires("score.write")
+    body: ScoreCreate,
+    request: Request,
+    gateway: GatewayDep,
+    key: VerifiedKey = requires("score.write"),
 ) -> dict[str, ScoreCreated]:
-    score = await service.create_score(db, app_id=key.app_id, score=body)
-    return {"data": ScoreCreated(**service.to_public(score).model_dump())}
+    (row,) = await service.write_scores(gateway.writes, app_id=key.app_id, scores=[body])
+    stored(request, scores=1)
+    return {"data": service.created(row)}
 
 
 @router.post(
@@ -88,8 +93,9 @@ async def create_score(
 )
 async def create_scores(
     body: ScoreBatch,
+    request: Request,
     response: Response,
-    db: DbSession,
+    gateway: GatewayDep,
     key: VerifiedKey = requires("score.write"),
 ) -> dict[str, BatchResult]:
     if len(body.scores) > MAX_BATCH_ITEMS:
@@ -110,9 +116,12 @@ async def create_scores(
 
     rows = []
     if valid:
-        rows = await service.create_scores(db, app_id=key.app_id, scores=[i for _, i in valid])
+        rows = await service.write_scores(
+            gateway.writes, app_id=key.app_id, scores=[i for _, i in valid]
+        )
     for (result, _), row in zip(valid, rows, strict=True):
-        result.status, result.id = "success", row.id
+        result.status, result.id = "success", row["id"]
+    stored(request, scores=len(rows))
 
     summary = BatchSummary(total=len(results), succeeded=len(rows), failed=len(results) - len(rows))
     if not rows:

@@ -8,16 +8,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentmark_gateway.db.base import utcnow
+from agentmark_gateway.db.group_commit import GroupCommit
 from agentmark_gateway.errors import NotFound
 from agentmark_gateway.pagination import bounded_count
 from agentmark_gateway.scores.models import Score, new_score_id
-from agentmark_gateway.scores.schemas import ScoreAggregation, ScoreCreate, ScorePublic
+from agentmark_gateway.scores.schemas import (
+    ScoreAggregation,
+    ScoreCreate,
+    ScoreCreated,
+    ScorePublic,
+)
+
+SCORES = cast(Table, Score.__table__)
 
 
 @dataclass(frozen=True)
@@ -48,36 +56,49 @@ def to_public(score: Score) -> ScorePublic:
     )
 
 
-def _new_row(app_id: str, score: ScoreCreate) -> Score:
-    # Ids and times are set here, not at flush, so a batch can report them.
-    return Score(
-        id=new_score_id(),
-        app_id=app_id,
-        resource_id=score.resource_id,
-        name=score.name,
-        score=score.score,
-        label=score.label,
-        reason=score.reason,
-        type=score.type,
-        source=score.source,
-        metadata_=score.metadata,
-        created_at=utcnow(),
-    )
+def _new_row(app_id: str, score: ScoreCreate) -> dict[str, Any]:
+    """The stored columns of a new score, by column name.
+
+    Plain values, not a ``Score`` object: the writer inserts them as they are,
+    and building a mapped object costs more than the insert. Ids and times are
+    set here, not at insert, so the answer can report them.
+    """
+    return {
+        "id": new_score_id(),
+        "app_id": app_id,
+        "resource_id": score.resource_id,
+        "name": score.name,
+        "score": score.score,
+        "label": score.label,
+        "reason": score.reason,
+        "type": score.type,
+        "source": score.source,
+        "metadata": score.metadata,
+        "created_at": utcnow(),
+    }
 
 
-async def create_scores(
-    session: AsyncSession, *, app_id: str, scores: Sequence[ScoreCreate]
-) -> list[Score]:
-    """Stores all of ``scores`` in one transaction: all of them or, on error, none."""
+def created(row: dict[str, Any]) -> ScoreCreated:
+    """The answer for a score ``write_scores`` stored."""
+    return ScoreCreated(**{name: value for name, value in row.items() if name != "app_id"})
+
+
+async def write_scores(
+    writes: GroupCommit, *, app_id: str, scores: Sequence[ScoreCreate]
+) -> list[dict[str, Any]]:
+    """Stores all of ``scores`` through the process's writer, in one transaction
+    (which may hold other requests' rows); returns their rows once it has committed."""
     rows = [_new_row(app_id, score) for score in scores]
-    session.add_all(rows)
-    await session.commit()
+    if rows:
+        await writes.write(write_score_batches, rows, len(rows))
     return rows
 
 
-async def create_score(session: AsyncSession, *, app_id: str, score: ScoreCreate) -> Score:
-    (row,) = await create_scores(session, app_id=app_id, scores=[score])
-    return row
+async def write_score_batches(
+    session: AsyncSession, batches: Sequence[list[dict[str, Any]]]
+) -> None:
+    """Inserts the scores of several requests in one statement; does not commit."""
+    await session.execute(insert(SCORES), [row for batch in batches for row in batch])
 
 
 def _as_moment(value: date | datetime, *, end: bool) -> tuple[datetime, bool]:

@@ -25,15 +25,11 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 
+from agentmark_gateway.rendered import Rendered
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """A response as it left: its headers (raw ASGI pairs) and body."""
-
-    headers: tuple[tuple[bytes, bytes], ...]
-    body: bytes
+# The route whose answers this cache holds; KeyGate sends a hit from in front of the framework.
+ANSWERED_ROUTE = ("GET", "/v1/templates")
 
 
 class TemplateCache:

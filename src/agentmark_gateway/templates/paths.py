@@ -19,6 +19,8 @@ import unicodedata
 
 from pydantic_core import PydanticCustomError
 
+from agentmark_gateway.controls import first_refused
+
 MAX_PATH_LENGTH = 1024
 TEMPLATE_SUFFIXES = (".mdx", ".json")
 DATASET_SUFFIX = ".jsonl"
@@ -54,6 +56,10 @@ def _check_relative(path: str, what: str) -> None:
         raise _invalid(f"{what} must be at most {MAX_PATH_LENGTH} characters")
     if any(unicodedata.category(char) == "Cc" for char in path):
         raise _invalid(f"{what} must not contain control characters")
+    refused = first_refused(path)
+    if refused is not None:
+        # A bidi override makes a path read as another one in a list or a log.
+        raise _invalid(f"{what} must not contain bidi-override characters (U+{ord(refused):04X})")
     if any(0xD800 <= ord(char) <= 0xDFFF for char in path):
         raise _invalid(f"{what} must be valid Unicode")
     if "\\" in path:

@@ -27,10 +27,10 @@ from agentmark_gateway.datasets import service as datasets
 from agentmark_gateway.deps import DbSession, GatewayDep
 from agentmark_gateway.errors import BadRequest
 from agentmark_gateway.permissions.enforce import requires
+from agentmark_gateway.rendered import Rendered
 from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.settings import Settings
 from agentmark_gateway.templates import service
-from agentmark_gateway.templates.cache import Rendered
 from agentmark_gateway.templates.frontmatter import MAX_NAME_LENGTH
 from agentmark_gateway.templates.paths import (
     MAX_PATH_LENGTH,

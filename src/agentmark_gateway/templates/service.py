@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from agentmark_gateway.api_keys.changes import TEMPLATES_CHANGED, KeyChange
 from agentmark_gateway.config.service import CONFIG_PATH
@@ -103,4 +104,17 @@ async def list_prompt_paths(
     )
     if name is not None:
         query = query.where(Template.prompt_name == name)
+    return list(await session.scalars(query))
+
+
+async def list_templates(session: AsyncSession, *, app_id: str, limit: int) -> list[Template]:
+    """The app's published prompts by path, without their content (the dashboard's list);
+    the project configuration is left out, as ``list_prompt_paths`` leaves it."""
+    query = (
+        select(Template)
+        .options(load_only(Template.path, Template.prompt_name, Template.updated_at))
+        .where(Template.app_id == app_id, Template.path != CONFIG_PATH)
+        .order_by(Template.path)
+        .limit(limit)
+    )
     return list(await session.scalars(query))

@@ -30,6 +30,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agentmark_gateway.db.base import utcnow
+from agentmark_gateway.db.group_commit import GroupCommit
+from agentmark_gateway.observability.metrics import SPANS_INGESTED
 from agentmark_gateway.pricing import PriceTable
 from agentmark_gateway.traces import derive
 from agentmark_gateway.traces.models import Span, Trace, TraceTag
@@ -66,20 +68,75 @@ _JSON_COLUMNS = frozenset(("attributes", "resource_attributes", "events", "links
 _SQLITE_ROWS_PER_STATEMENT = 500 if sqlite3.sqlite_version_info >= (3, 32) else 30
 
 
+@dataclass(frozen=True)
+class SpanBatch:
+    """The rows of one request's spans, derived before the request waits to be written."""
+
+    app_id: str
+    # One row per (trace, span) id: the first of the request's copies.
+    rows: dict[tuple[str, str], dict[str, Any]]
+
+
+def prepare_spans(*, app_id: str, spans: Sequence[OtlpSpan], prices: PriceTable) -> SpanBatch:
+    """Derives the stored columns of each span (the CPU work, done in the request)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for span in spans:
+        key = (span.trace_id, span.span_id)
+        if key not in rows:
+            rows[key] = derive.row_of(span, app_id=app_id, prices=prices)
+    return SpanBatch(app_id, rows)
+
+
+async def write_span_batches(session: AsyncSession, batches: Sequence[SpanBatch]) -> None:
+    """Stores the spans of several requests and their traces' roll-ups; does not commit.
+
+    The batches of one app become one statement; a span in several batches is
+    stored once, from the first. Apps go in id order and spans in key order, in
+    every process, so concurrent transactions lock rows in the same order.
+    """
+    by_app: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for batch in batches:
+        rows = by_app.setdefault(batch.app_id, {})
+        if not rows:
+            rows.update(batch.rows)
+            continue
+        for key, row in batch.rows.items():
+            rows.setdefault(key, row)
+    received_at = utcnow()
+    for app_id in sorted(by_app):
+        rows = by_app[app_id]
+        if rows:
+            await _write_rows(session, app_id, [rows[key] for key in sorted(rows)], received_at)
+
+
 async def store_spans(
     session: AsyncSession, *, app_id: str, spans: Sequence[OtlpSpan], prices: PriceTable
 ) -> int:
     """Stores every span and its trace's roll-up, then commits; returns the spans received."""
     if not spans:
         return 0
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for span in spans:
-        key = (span.trace_id, span.span_id)
-        if key not in rows:
-            rows[key] = derive.row_of(span, app_id=app_id, prices=prices)
-    ordered = [rows[key] for key in sorted(rows)]
-    received_at = utcnow()
+    await write_span_batches(session, [prepare_spans(app_id=app_id, spans=spans, prices=prices)])
+    await session.commit()
+    return len(spans)
 
+
+async def write_spans(
+    writes: GroupCommit, *, app_id: str, spans: Sequence[OtlpSpan], prices: PriceTable
+) -> int:
+    """Stores the spans through the process's writer; returns the spans received.
+
+    Returns once their transaction has committed (it may hold other requests' rows).
+    """
+    batch = prepare_spans(app_id=app_id, spans=spans, prices=prices)
+    if batch.rows:
+        await writes.write(write_span_batches, batch, len(batch.rows))
+    SPANS_INGESTED.add(len(spans))
+    return len(spans)
+
+
+async def _write_rows(
+    session: AsyncSession, app_id: str, ordered: list[dict[str, Any]], received_at: datetime
+) -> None:
     dialect = session.get_bind().dialect
     added = await _span_insert(dialect).run(session, app_id, received_at, ordered)
     new_rows = [row for row in ordered if (row["trace_id"], row["span_id"]) in added]
@@ -89,8 +146,6 @@ async def store_spans(
         await session.execute(statements.traces, traces)
         if tags:
             await session.execute(statements.tags, tags)
-    await session.commit()
-    return len(spans)
 
 
 # --- the span rows ---------------------------------------------------------------------

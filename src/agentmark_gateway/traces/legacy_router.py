@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request
 from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.api_route import ApiRoute
 from agentmark_gateway.bodies import read_body
-from agentmark_gateway.deps import DbSession, GatewayDep
+from agentmark_gateway.deps import GatewayDep
 from agentmark_gateway.errors import UnsupportedMediaType
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.pricing import price_table
 from agentmark_gateway.traces import ingest, legacy
+from agentmark_gateway.usage.counter import stored
 
 router = APIRouter(tags=["Traces"], route_class=ApiRoute)
 
@@ -66,7 +67,6 @@ async def export_traces(
     *,
     key: VerifiedKey = requires("trace.ingest"),
     request: Request,
-    db: DbSession,
     gateway: GatewayDep,
 ) -> dict[str, Any]:
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
@@ -76,7 +76,11 @@ async def export_traces(
         )
     body = await read_body(request, gateway.settings.max_body_bytes)
     spans = legacy.decode_rows(body)
-    accepted = await ingest.store_spans(
-        db, app_id=key.app_id, spans=spans, prices=price_table(gateway.settings.model_prices)
+    accepted = await ingest.write_spans(
+        gateway.writes,
+        app_id=key.app_id,
+        spans=spans,
+        prices=price_table(gateway.settings.model_prices),
     )
+    stored(request, spans=accepted)
     return {"data": {"success": True, "accepted_spans": accepted}}

@@ -3,7 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agentmark_gateway.db.base import Base, JSONType, UTCDateTime, utcnow
@@ -69,6 +79,16 @@ class Trace(Base):
         Index("ix_traces_app_id_user_id", "app_id", "user_id"),
         Index("ix_traces_app_id_dataset_run_id", "app_id", "dataset_run_id"),
         Index("ix_traces_app_id_experiment_key", "app_id", "experiment_key"),
+        # The dashboard's name and status filters, newest first (migration 20261206_0009);
+        # the expression is rollup.trace_name(), the name the list shows. PostgreSQL
+        # only: SQLite cannot reflect an expression index, and serves smaller apps.
+        Index(
+            "ix_traces_app_id_name",
+            "app_id",
+            text("coalesce(trace_name, root_name, first_name)"),
+            "start_time_ns",
+        ).ddl_if(dialect="postgresql"),
+        Index("ix_traces_app_id_status_code", "app_id", "status_code", "start_time_ns"),
     )
 
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)

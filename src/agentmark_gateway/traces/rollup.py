@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 
+from agentmark_gateway.scores.models import Score
 from agentmark_gateway.traces.filters import STATUS_CODES, SessionFilters, Sort, TraceFilters
 from agentmark_gateway.traces.models import Span, Trace, TraceTag
 
@@ -74,6 +75,9 @@ def filtered_traces(app_id: str, filters: TraceFilters) -> AnySelect:
         )
     if filters.tags:
         query = query.where(Trace.trace_id.in_(_traces_with_all_tags(app_id, filters.tags)))
+    if filters.has_score is not None:
+        scored = exists().where(Score.app_id == app_id, Score.resource_id == Trace.trace_id)
+        query = query.where(scored if filters.has_score else ~scored)
     return query
 
 

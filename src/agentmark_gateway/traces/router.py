@@ -36,6 +36,7 @@ from agentmark_gateway.traces.schemas import (
     TraceListResponse,
     TraceResponse,
 )
+from agentmark_gateway.usage.counter import stored
 
 router = APIRouter(route_class=ApiRoute)
 
@@ -95,15 +96,18 @@ async def ingest_traces(
     *,
     key: VerifiedKey = requires("trace.ingest"),
     request: Request,
-    db: DbSession,
     gateway: GatewayDep,
 ) -> Any:
     encoding = otlp.encoding_of(request.headers.get("content-type"))
     body = await read_body(request, gateway.settings.max_body_bytes)
     spans = otlp.decode(body, encoding)
-    accepted = await ingest.store_spans(
-        db, app_id=key.app_id, spans=spans, prices=price_table(gateway.settings.model_prices)
+    accepted = await ingest.write_spans(
+        gateway.writes,
+        app_id=key.app_id,
+        spans=spans,
+        prices=price_table(gateway.settings.model_prices),
     )
+    stored(request, spans=accepted)
     if encoding is otlp.Encoding.PROTOBUF:
         return Response(
             ExportTraceServiceResponse().SerializeToString(), media_type="application/x-protobuf"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -93,6 +95,41 @@ async def list_traces(
     return [_trace_summary(row, tags.get(row.trace_id, [])) for row in rows], int(total or 0)
 
 
+@dataclass(frozen=True)
+class TraceCursor:
+    """Where a newest-first page of traces ends: the next page starts after it."""
+
+    start_ns: int
+    trace_id: str
+
+
+async def list_traces_before(
+    session: AsyncSession,
+    *,
+    app_id: str,
+    filters: TraceFilters,
+    before: TraceCursor | None,
+    limit: int,
+) -> tuple[list[TraceSummary], TraceCursor | None]:
+    """Newest first, paged by keyset: a page deep in a big app costs what the first does
+    (an offset would read every row before it). Returns the page and the next cursor."""
+    query = rollup.filtered_traces(app_id, filters)
+    if before is not None:
+        query = query.where(
+            or_(
+                Trace.start_time_ns < before.start_ns,
+                and_(Trace.start_time_ns == before.start_ns, Trace.trace_id < before.trace_id),
+            )
+        )
+    query = query.order_by(Trace.start_time_ns.desc(), Trace.trace_id.desc()).limit(limit + 1)
+    rows = (await session.execute(query)).all()
+    more, rows = len(rows) > limit, rows[:limit]
+    tags = await _tags_by_trace(session, app_id, [row.trace_id for row in rows])
+    traces = [_trace_summary(row, tags.get(row.trace_id, [])) for row in rows]
+    after = TraceCursor(rows[-1].start_ns, rows[-1].trace_id) if more else None
+    return traces, after
+
+
 async def _trace_spans(session: AsyncSession, app_id: str, trace_id: str) -> list[Span]:
     result = await session.scalars(
         select(Span)
@@ -144,46 +181,72 @@ def _node(span: Span) -> SpanNode:
     )
 
 
-def _tree(spans: list[Span]) -> tuple[list[SpanNode], list[Span]]:
-    """Root nodes (spans without a parent in the trace) and the spans in tree order."""
+class _TreeSpan(Protocol):
+    """What placing a span in its tree reads: a Span, or a row of its columns."""
+
+    @property
+    def span_id(self) -> str: ...
+
+    @property
+    def parent_span_id(self) -> str | None: ...
+
+
+S = TypeVar("S", bound=_TreeSpan)
+
+
+def _tree_order(spans: Sequence[S]) -> list[tuple[S, int]]:
+    """The spans in tree order (each after its parent, siblings by start) with their depth.
+
+    Spans given in start order keep it among siblings. Past ``MAX_TREE_DEPTH``
+    descendants hang beside their ancestor; spans whose parents form a cycle show
+    as roots."""
     by_id = {span.span_id: span for span in spans}
-    children: dict[str, list[Span]] = defaultdict(list)
-    roots: list[Span] = []
-    for span in spans:  # in start order, so each list of siblings is too
+    children: dict[str, list[S]] = defaultdict(list)
+    roots: list[S] = []
+    for span in spans:
         parent = span.parent_span_id
         if parent and parent in by_id and parent != span.span_id:
             children[parent].append(span)
         else:
             roots.append(span)
 
-    nodes: list[SpanNode] = []
-    order: list[Span] = []
+    order: list[tuple[S, int]] = []
     seen: set[str] = set()
 
-    def grow(start: Span) -> None:
+    def grow(start: S) -> None:
         # An explicit stack: a trace may be deeper than Python's recursion limit.
-        stack: list[tuple[Span, list[SpanNode], int]] = [(start, nodes, 0)]
+        stack: list[tuple[S, int]] = [(start, 0)]
         while stack:
-            span, siblings, depth = stack.pop()
+            span, depth = stack.pop()
             if span.span_id in seen:
                 continue
             seen.add(span.span_id)
-            order.append(span)
-            current = _node(span)
-            siblings.append(current)
-            # Past the depth cap, descendants hang beside their ancestor instead.
-            below = (
-                (current.children, depth + 1) if depth + 1 < MAX_TREE_DEPTH else (siblings, depth)
-            )
+            order.append((span, depth))
+            below = min(depth + 1, MAX_TREE_DEPTH - 1)
             for child in reversed(children.get(span.span_id, [])):
-                stack.append((child, *below))
+                stack.append((child, below))
 
     for root in roots:
         grow(root)
-    # Spans whose parents form a cycle have no root: show them as roots.
     for span in spans:
         if span.span_id not in seen:
             grow(span)
+    return order
+
+
+def _tree(spans: list[Span]) -> tuple[list[SpanNode], list[Span]]:
+    """Root nodes (spans without a parent in the trace) and the spans in tree order."""
+    nodes: list[SpanNode] = []
+    order: list[Span] = []
+    # The latest node at each depth: in tree order, a span's parent (or, past the
+    # depth cap, the ancestor it hangs beside) is the latest one a level up.
+    latest: list[SpanNode] = []
+    for span, depth in _tree_order(spans):
+        order.append(span)
+        node = _node(span)
+        (latest[depth - 1].children if depth else nodes).append(node)
+        del latest[depth:]
+        latest.append(node)
     return nodes, order
 
 
@@ -219,6 +282,70 @@ async def get_trace(session: AsyncSession, *, app_id: str, trace_id: str) -> Tra
         spans=[TraceSpan(**_span_fields(s), input=s.input, output=s.output) for s in ordered],
         tree=tree,
     )
+
+
+@dataclass(frozen=True)
+class OutlineSpan:
+    """A span as the waterfall draws it: no input, output or attributes."""
+
+    id: str
+    name: str
+    kind: str  # the AgentMark span kind: llm, tool, agent, ... or span
+    type: str  # GENERATION or SPAN
+    status: str
+    start_ns: int
+    end_ns: int
+    duration_ms: float
+    depth: int
+
+
+@dataclass(frozen=True)
+class TraceOutline:
+    trace: TraceSummary
+    spans: list[OutlineSpan]  # in tree order: each span after its parent
+
+
+async def get_trace_outline(session: AsyncSession, *, app_id: str, trace_id: str) -> TraceOutline:
+    """A trace's figures (its roll-up) and its spans in tree order with their depth.
+
+    Plain columns, no ORM objects or models per span: a 5,000-span trace stays light."""
+    row = (
+        await session.execute(rollup.trace_rows(app_id).where(Trace.trace_id == trace_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"Trace '{trace_id}' not found", code="trace_not_found")
+    spans = (
+        await session.execute(
+            select(
+                Span.span_id,
+                Span.parent_span_id,
+                Span.name,
+                Span.span_type,
+                Span.status_code,
+                Span.start_time_ns,
+                Span.end_time_ns,
+                Span.duration_ms,
+            )
+            .where(Span.app_id == app_id, Span.trace_id == trace_id)
+            .order_by(Span.start_time_ns, Span.span_id)
+        )
+    ).all()
+    tags = await _tags_by_trace(session, app_id, [trace_id])
+    outline = [
+        OutlineSpan(
+            id=span.span_id,
+            name=span.name,
+            kind=span.span_type or "span",
+            type="GENERATION" if span.span_type == derive.LLM else "SPAN",
+            status=STATUS_NAMES.get(span.status_code, "UNSET"),
+            start_ns=span.start_time_ns,
+            end_ns=span.end_time_ns,
+            duration_ms=span.duration_ms,
+            depth=depth,
+        )
+        for span, depth in _tree_order(spans)
+    ]
+    return TraceOutline(trace=_trace_summary(row, tags.get(trace_id, [])), spans=outline)
 
 
 # --- spans -----------------------------------------------------------------------------

@@ -29,6 +29,8 @@ ACTIONS = {
     "api_key.delete": "Deleted API key",
     "app.create": "Created app",
     "app.rename": "Renamed app",
+    "app.retention": "Changed data retention",
+    "app.key_policy": "Changed key policy",
     "app.delete": "Deleted app",
 }
 
@@ -104,7 +106,26 @@ def describe(event: AuditEvent) -> Entry:
         after = (details.get("after") or {}).get("name")
         entry.target = str(after or "")
         entry.notes.append(f"Renamed from “{before}” to “{after}”")
+    elif event.action == "app.retention":
+        before = (details.get("before") or {}).get("retention_days")
+        after = (details.get("after") or {}).get("retention_days")
+        entry.notes.append(f"Retention {_days(before)} → {_days(after)}")
+    elif event.action == "app.key_policy":
+        entry.notes.append(_key_policy_note(details.get("after") or {}))
     return entry
+
+
+def _key_policy_note(policy: dict[str, Any]) -> str:
+    days = policy.get("key_max_lifetime_days")
+    if days:
+        return f"Keys expire within {days} days"
+    return "Keys must expire" if policy.get("key_expiry_required") else "No key policy"
+
+
+def _days(value: Any) -> str:
+    if value is None:
+        return "default"
+    return f"{value} days" if value else "for ever"
 
 
 @router.get("")

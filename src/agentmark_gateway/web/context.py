@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentmark_gateway.apps import service as apps
 from agentmark_gateway.apps.models import App
 from agentmark_gateway.deps import DbSession
+from agentmark_gateway.web.areas import AREAS, Crumb
 from agentmark_gateway.web.session import CurrentViewer, Viewer
 from agentmark_gateway.web.templating import is_htmx
 
 SECTIONS = (
     ("api-keys", "API Keys"),
-    ("members", "Members"),
+    ("retention", "Data retention"),
     ("audit-log", "Audit log"),
 )
 
@@ -56,3 +57,19 @@ async def page_context(
         "section": section,
         "sections": SECTIONS,
     }
+
+
+async def area_context(
+    request: Request,
+    db: AsyncSession,
+    viewer: Viewer,
+    app: AppRef,
+    area: str,
+    crumbs: list[Crumb] | None = None,
+) -> dict[str, Any]:
+    """The layout's data for a data page (traces, sessions, ...): the area's crumb,
+    a link when ``crumbs`` go deeper, then ``crumbs``."""
+    context = await page_context(request, db, viewer, app, "")
+    trail: list[Crumb] = [(dict(AREAS)[area], f"/apps/{app.id}/{area}" if crumbs else None)]
+    context.update(area=area, crumbs=trail + (crumbs or []))
+    return context

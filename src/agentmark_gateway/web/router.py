@@ -17,8 +17,12 @@ from agentmark_gateway.web import (
     app_pages,
     audit_pages,
     auth_pages,
+    key_detail_pages,
     key_pages,
     member_pages,
+    session_pages,
+    template_pages,
+    trace_pages,
 )
 from agentmark_gateway.web.route import SecureStatic
 
@@ -28,8 +32,13 @@ ROUTERS = (
     auth_pages.router,
     app_pages.router,
     key_pages.router,
+    key_detail_pages.router,  # after key_pages: its /new and /rows come first
     member_pages.router,
+    member_pages.old_router,
     audit_pages.router,
+    trace_pages.router,
+    session_pages.router,
+    template_pages.router,
     api_docs.router,
 )
 

@@ -16,7 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from agentmark_gateway import __version__
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.permissions.catalog import BY_NAME, ROLES, groups
-from agentmark_gateway.web import csrf
+from agentmark_gateway.web import csrf, figures
+from agentmark_gateway.web.areas import AREAS
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -78,12 +79,21 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(relative=relative, full_time=full_time, iso=iso)
+    env.filters.update(
+        duration=figures.duration,
+        cost=figures.cost,
+        count=figures.count,
+        messages=figures.messages,
+        readable=figures.readable,
+        value_text=figures.value_text,
+    )
     env.globals.update(
         version=__version__,
         roles=ROLES,
         permission_groups=groups(),
         permissions_by_name=BY_NAME,
         is_past=is_past,
+        app_areas=AREAS,
     )
     return env
 

@@ -25,8 +25,15 @@
     return Array.from(root.querySelectorAll(FOCUSABLE)).filter(visible);
   }
 
+  // The first field marked invalid, in page order: its checked choice or first control.
+  function firstError(dialog) {
+    const field = dialog.querySelector("[data-invalid]");
+    return field ? field.querySelector("input:checked") || focusables(field)[0] || null : null;
+  }
+
   function focusInside(dialog) {
     const target =
+      firstError(dialog) ||
       dialog.querySelector('[aria-invalid="true"]') ||
       dialog.querySelector("fieldset[aria-describedby] input") ||
       dialog.querySelector("[autofocus]") ||
@@ -274,4 +281,57 @@
   document.addEventListener("htmx:sendError", () => {
     flash("The gateway did not answer. Check your connection and try again.");
   });
+})();
+
+/* Trace page: the waterfall row whose span the panel shows is marked as such. */
+(function () {
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("[data-span-link]") : null;
+    if (!link) return;
+    document.querySelectorAll("[data-span-link][aria-current]").forEach((other) => {
+      other.removeAttribute("aria-current");
+      other.closest("tr").classList.remove("selected");
+    });
+    link.setAttribute("aria-current", "true");
+    link.closest("tr").classList.add("selected");
+  });
+})();
+
+/* Key form: an error goes once its field is changed (the server checks again on
+ * save); "On a date" shows the date field. */
+(function () {
+  function clearError(field) {
+    const error = field.querySelector(".field-error");
+    field.querySelectorAll("[aria-invalid]").forEach((control) => {
+      control.removeAttribute("aria-invalid");
+      if (error && control.hasAttribute("aria-describedby")) {
+        const rest = control.getAttribute("aria-describedby").split(" ").filter((id) => id && id !== error.id);
+        if (rest.length) control.setAttribute("aria-describedby", rest.join(" "));
+        else control.removeAttribute("aria-describedby");
+      }
+    });
+    if (error && field.getAttribute("aria-describedby") === error.id) field.removeAttribute("aria-describedby");
+    if (error) error.remove();
+    delete field.dataset.invalid;
+  }
+
+  function onEdit(event) {
+    const control = event.target;
+    if (!(control instanceof Element) || !control.closest(".key-form")) return;
+    const form = control.closest(".key-form");
+    const field = control.closest("[data-invalid]");
+    if (field) clearError(field);
+    // Checking a permission answers "select a role or at least one permission".
+    if (control.getAttribute("name") === "permissions") {
+      const picker = form.querySelector(".role-picker[data-invalid]");
+      if (picker) clearError(picker);
+    }
+    if (control.matches("[data-expiry-choice]")) {
+      const date = form.querySelector("[data-expiry-date]");
+      if (date) date.hidden = control.value !== "date";
+    }
+  }
+
+  document.addEventListener("input", onEdit);
+  document.addEventListener("change", onEdit);
 })();

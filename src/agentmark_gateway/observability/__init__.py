@@ -1,0 +1,1 @@
+"""What the operator sees of a running gateway: request ids, logs and metrics."""
