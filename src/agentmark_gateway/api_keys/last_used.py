@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -10,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agentmark_gateway import periodic
 from agentmark_gateway.api_keys.models import ApiKey
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,6 @@ class LastUsedRecorder:
         return len(pending)
 
     async def run(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.warning("could not write last-used times; will retry")
+        """Flush every ``interval`` seconds (a background task of each server process)."""
+        failed = "could not write last-used times; will retry"
+        await periodic.every(interval, self.flush, log=log, failed=failed)

@@ -12,9 +12,8 @@ from agentmark_gateway.bodies import read_body
 from agentmark_gateway.deps import GatewayDep
 from agentmark_gateway.errors import UnsupportedMediaType
 from agentmark_gateway.permissions.enforce import requires
-from agentmark_gateway.pricing import price_table
-from agentmark_gateway.traces import ingest, legacy
-from agentmark_gateway.usage.counter import stored
+from agentmark_gateway.traces import legacy
+from agentmark_gateway.traces.router import store_for_key
 
 router = APIRouter(tags=["Traces"], route_class=ApiRoute)
 
@@ -76,11 +75,5 @@ async def export_traces(
         )
     body = await read_body(request, gateway.settings.max_body_bytes)
     spans = legacy.decode_rows(body)
-    accepted = await ingest.write_spans(
-        gateway.writes,
-        app_id=key.app_id,
-        spans=spans,
-        prices=price_table(gateway.settings.model_prices),
-    )
-    stored(request, spans=accepted)
+    accepted = await store_for_key(request, gateway, key, spans)
     return {"data": {"success": True, "accepted_spans": accepted}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -16,6 +17,7 @@ from agentmark_gateway.deps import DbSession, GatewayDep
 from agentmark_gateway.pagination import PageDep, paginated
 from agentmark_gateway.permissions.enforce import requires
 from agentmark_gateway.pricing import price_table
+from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.traces import graph, ingest, otlp, service
 from agentmark_gateway.traces.filters import (
     MAX_LIST_VALUES,
@@ -101,6 +103,19 @@ async def ingest_traces(
     encoding = otlp.encoding_of(request.headers.get("content-type"))
     body = await read_body(request, gateway.settings.max_body_bytes)
     spans = otlp.decode(body, encoding)
+    accepted = await store_for_key(request, gateway, key, spans)
+    if encoding is otlp.Encoding.PROTOBUF:
+        return Response(
+            ExportTraceServiceResponse().SerializeToString(), media_type="application/x-protobuf"
+        )
+    return {"data": {"requestId": _request_id(request), "accepted_spans": accepted}}
+
+
+async def store_for_key(
+    request: Request, gateway: Gateway, key: VerifiedKey, spans: Sequence[otlp.OtlpSpan]
+) -> int:
+    """Store decoded spans for the key's app through this process's writer (the
+    answer waits for their commit), and count them in the key's usage."""
     accepted = await ingest.write_spans(
         gateway.writes,
         app_id=key.app_id,
@@ -108,11 +123,7 @@ async def ingest_traces(
         prices=price_table(gateway.settings.model_prices),
     )
     stored(request, spans=accepted)
-    if encoding is otlp.Encoding.PROTOBUF:
-        return Response(
-            ExportTraceServiceResponse().SerializeToString(), media_type="application/x-protobuf"
-        )
-    return {"data": {"requestId": _request_id(request), "accepted_spans": accepted}}
+    return accepted
 
 
 def _request_id(request: Request) -> str:

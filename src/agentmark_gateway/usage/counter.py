@@ -17,7 +17,6 @@ What a request leaves in its scope for the count:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.types import Scope
 
+from agentmark_gateway import periodic
 from agentmark_gateway.api_keys.authenticate import KEY_SEEN
 from agentmark_gateway.controls import escape_controls
 from agentmark_gateway.netaccess import ClientAddressResolver
@@ -156,12 +156,9 @@ class UsageCounter:
         return len(taken)
 
     async def run(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.warning("could not write usage counts; will retry")
+        """Flush every ``interval`` seconds (a background task of each server process)."""
+        failed = "could not write usage counts; will retry"
+        await periodic.every(interval, self.flush, log=log, failed=failed)
 
     def _row(self, key_id: str, tally: _Tally) -> KeyUsage:
         headers = tally.last["headers"]
