@@ -231,3 +231,8 @@ def key_headers() -> Callable[[dict[str, Any]], dict[str, str]]:
         return {"Authorization": key["plaintext_key"], "X-Agentmark-App-Id": key["app_id"]}
 
     return headers
+
+
+def altered(raw_key: str) -> str:
+    """The key with its last character changed: a different key, whatever that character was."""
+    return raw_key[:-1] + ("y" if raw_key.endswith("x") else "x")

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from agentmark_gateway.app import create_app
 from agentmark_gateway.observability.logs import JsonFormatter, RequestIdFilter
 from agentmark_gateway.settings import Settings
-from tests.conftest import Admin, add_user
+from tests.conftest import Admin, add_user, altered
 from tests.fixtures.otlp import payloads
 
 TOKEN = "metrics-token-for-tests-0123"
@@ -155,7 +155,7 @@ def test_no_key_and_no_session_token_reaches_a_log_line(client, admin, reader, j
         client.get("/v1/traces", headers={"Authorization": raw_key, "X-Agentmark-App-Id": "app_x"}),
         client.get(
             "/v1/traces",
-            headers={"Authorization": raw_key[:-1] + "x", "X-Agentmark-App-Id": app_id},
+            headers={"Authorization": altered(raw_key), "X-Agentmark-App-Id": app_id},
         ),
         client.get("/v1/apps", headers={"Authorization": f"Bearer {raw_key}"}),
         client.get("/v1/traces", headers={**admin.headers, "X-Agentmark-App-Id": app_id}),

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from agentmark_gateway.app import create_app
 from agentmark_gateway.cli.main import app as cli_app
 from agentmark_gateway.settings import Settings
+from tests.conftest import altered
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agentmark"
 runner = CliRunner()
@@ -155,7 +156,7 @@ def test_a_key_without_template_write_fails_every_file_and_is_never_echoed(
 
 
 def test_an_unknown_key_is_reported_as_not_authorized(server, project, publisher):
-    forged = {**publisher, "plaintext_key": publisher["plaintext_key"][:-1] + "x"}
+    forged = {**publisher, "plaintext_key": altered(publisher["plaintext_key"])}
     result = push(project, base_url=server, key=forged)
     assert result.exit_code == 1
     assert "Not authorized (401 unauthorized)" in result.output
