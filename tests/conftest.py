@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from agentmark_gateway.app import create_app
@@ -25,6 +26,20 @@ from agentmark_gateway.settings import Settings
 BACKEND = os.environ.get("AGENTMARK_TEST_DATABASE", "sqlite")
 PG_URL = os.environ.get("AGENTMARK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PEPPER = "test-pepper-not-secret"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes() -> Iterator[None]:
+    """argon2 at the gateway's parameters spends ~0.15 s a hash here, on purpose, and most
+    tests create a user and sign in: the suite would spend minutes hashing. Tests hash
+    with the least work argon2id allows; the hashes read back the same way (argon2 reads
+    the parameters from the hash), so every password path is still the real one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            "agentmark_gateway.auth.passwords._hasher",
+            PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+        )
+        yield
 
 
 def _pg_execute(sql: str) -> None:

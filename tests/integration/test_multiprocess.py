@@ -1,5 +1,6 @@
 """Two gateway processes on one database: a change made through either is honoured
-by both within a second (edit, delete, roll with grace expiry, app deletion)."""
+by both within a second (edit, delete, roll with grace expiry, app deletion), and
+usage counted in each adds up exactly."""
 
 from __future__ import annotations
 
@@ -36,9 +37,11 @@ def _add_owner(database_url: str) -> None:
 @pytest.fixture
 def two_gateways(database_url, tmp_path):
     _add_owner(database_url)
+    # Usage counts written often, so a test reads the other process's within moments.
+    often = {"AGENTMARK_USAGE_FLUSH_SECONDS": "0.2"}
     with (
-        gateway_process(database_url, tmp_path / "a", pepper=PEPPER) as first,
-        gateway_process(database_url, tmp_path / "b", pepper=PEPPER) as second,
+        gateway_process(database_url, tmp_path / "a", pepper=PEPPER, extra_env=often) as first,
+        gateway_process(database_url, tmp_path / "b", pepper=PEPPER, extra_env=often) as second,
     ):
         token = httpx.post(
             f"{first}/v1/auth/login",
@@ -164,3 +167,38 @@ def test_a_template_published_through_one_process_is_served_by_the_other(two_gat
     within_a_second(lambda: served(second) == 2)
     assert httpx.delete(f"{first}/v1/templates", params=params, headers=headers).status_code == 204
     within_a_second(lambda: served(second) is None)
+
+
+def test_usage_counts_are_exact_across_the_two_processes(two_gateways):
+    """Each process counts its own requests and writes its own rows; a read adds them
+    up. Read through the first process, so the second's counts can only come from the
+    rows it wrote."""
+    first, second, admin = two_gateways
+    app_id, key = setup_key(first, admin, role="sdk")
+    value = key["plaintext_key"]
+    headers = {"Authorization": value, "X-Agentmark-App-Id": app_id}
+    for base, reads, refused in ((first, 3, 1), (second, 2, 2)):
+        for _ in range(reads):
+            assert status(base, value, app_id) == 404  # template.read held: a 4xx
+        for _ in range(refused):
+            assert httpx.get(f"{base}/v1/traces", headers=headers).status_code == 403
+    assert status(second, value, "app_other") == 401
+
+    def totals() -> dict:
+        answer = httpx.get(
+            f"{first}/v1/api-keys/{key['id']}/usage",
+            headers={**admin, "X-Agentmark-App-Id": app_id},
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["data"]["totals"])
+
+    expected = {"2xx": 0, "4xx": 5, "401": 1, "403": 3, "429": 0, "5xx": 0}
+    deadline = time.monotonic() + 10
+    while totals()["outcomes"] != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.6)  # several more flushes in both processes: nothing may count twice
+    final = totals()
+    assert final["outcomes"] == expected
+    assert final["requests"] == 9
+    assert final["permissions"] == {"template.read": 5}
+    assert final["refused"] == {"trace.read": 3}

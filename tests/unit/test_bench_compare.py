@@ -11,7 +11,10 @@ def test_a_setup_is_a_server_optionally_without_its_access_log():
     assert Setup.parse("granian") == Setup("granian", access_log=True)
     assert Setup.parse("uvicorn:no-access-log") == Setup("uvicorn", access_log=False)
     assert Setup.parse("uvicorn:no-access-log").name == "uvicorn:no-access-log"
-    for wrong in ("hypercorn", "uvicorn:quiet"):
+    both = Setup.parse("uvicorn:no-usage:no-access-log")
+    assert both == Setup("uvicorn", access_log=False, usage_counting=False)
+    assert both.name == "uvicorn:no-access-log:no-usage"
+    for wrong in ("hypercorn", "uvicorn:quiet", "uvicorn:no-usage:loud"):
         with pytest.raises(ValueError):
             Setup.parse(wrong)
 

@@ -1,8 +1,10 @@
 """Two server setups side by side, interleaved: which is faster on this machine.
 
 ``python -m agentmark_gateway.bench.compare uvicorn granian`` (or
-``uvicorn uvicorn:no-access-log`` for the access log's cost). A setup is a
-server name, optionally with ``:no-access-log``. Every server is up at once
+``uvicorn uvicorn:no-access-log`` for the access log's cost, or
+``uvicorn:no-usage uvicorn --rows b,f401,f403`` for the cost of counting usage per
+key). A setup is a server name, optionally with flags after colons
+(``:no-access-log``, ``:no-usage``). Every server is up at once
 (the bare ASGI app and the gateway, for each setup, each on its own SQLite
 database); then each row runs on each setup in turn, in short slices, for
 several rounds, the order flipped every round. Other work on a shared machine
@@ -27,25 +29,33 @@ from agentmark_gateway.bench.servers import Server, bench_command, gateway_comma
 from agentmark_gateway.bench.workload import TEMPLATE_PATH, TraceBodies, score_body, template_ast
 from agentmark_gateway.cli.http_server import SERVERS
 
-ROWS = ("a", "b", "d", "e")
+ROWS = ("a", "b", "f401", "f403", "d", "e")
 NO_ACCESS_LOG = "no-access-log"
+NO_USAGE = "no-usage"
 
 
 @dataclass(frozen=True)
 class Setup:
     server: str
     access_log: bool = True
+    usage_counting: bool = True
 
     @classmethod
     def parse(cls, text: str) -> Setup:
-        server, _, flag = text.partition(":")
-        if server not in SERVERS or flag not in ("", NO_ACCESS_LOG):
-            raise ValueError(f"not a setup: {text!r} (SERVER or SERVER:{NO_ACCESS_LOG})")
-        return cls(server, access_log=flag != NO_ACCESS_LOG)
+        server, *flags = text.split(":")
+        if server not in SERVERS or set(flags) - {NO_ACCESS_LOG, NO_USAGE}:
+            raise ValueError(
+                f"not a setup: {text!r} (SERVER, then :{NO_ACCESS_LOG} and/or :{NO_USAGE})"
+            )
+        return cls(
+            server, access_log=NO_ACCESS_LOG not in flags, usage_counting=NO_USAGE not in flags
+        )
 
     @property
     def name(self) -> str:
-        return self.server if self.access_log else f"{self.server}:{NO_ACCESS_LOG}"
+        flags = [] if self.access_log else [NO_ACCESS_LOG]
+        flags += [] if self.usage_counting else [NO_USAGE]
+        return ":".join([self.server, *flags])
 
 
 @dataclass
@@ -100,6 +110,7 @@ class Comparison:
                 "AGENTMARK_DATABASE_URL": url,
                 "AGENTMARK_SERVER": setup.server,
                 "AGENTMARK_ACCESS_LOG": str(setup.access_log).lower(),
+                "AGENTMARK_USAGE_COUNTING": str(setup.usage_counting).lower(),
             }
             for app, command in (("a", bench_command("baseline")), ("g", gateway_command())):
                 log = folder / f"{app}.log"
@@ -137,9 +148,13 @@ class Comparison:
             cpu = server.cpu_seconds() - cpu_before
             p99 = loadgen.percentile(ingest.latencies_ms, 0.99)
             return ingest.span_rate, cpu * 1e6 / max(ingest.requests, 1), p99
+        read = f"/v1/templates?path={TEMPLATE_PATH}"
+        refusal = {"f401": 401, "f403": 403}.get(row)
         request = {
             "a": wrk.Request("GET", "/"),
-            "b": wrk.Request("GET", f"/v1/templates?path={TEMPLATE_PATH}", sdk),
+            "b": wrk.Request("GET", read, sdk),
+            "f401": wrk.Request("GET", read, {**sdk, "Authorization": seeded.unknown_key}),
+            "f403": wrk.Request("GET", read, {**sdk, "Authorization": seeded.no_template_key}),
             "d": wrk.Request(
                 "POST", "/v1/scores", {**sdk, "Content-Type": "application/json"}, score_body()
             ),
@@ -152,7 +167,11 @@ class Comparison:
             threads=1,
             workdir=self.workdir / "wrk" / row,
         )
-        failed = {status: n for status, n in result.statuses.items() if status >= 300}
+        failed = {
+            status: n
+            for status, n in result.statuses.items()
+            if (status != refusal if refusal else status >= 300)
+        }
         if failed:
             raise RuntimeError(f"({row}) on {setup.name} answered {failed}")
         cpu = server.cpu_seconds() - cpu_before

@@ -69,6 +69,7 @@ class _Tally:
     __slots__ = (
         "app_id",
         "counts",
+        "ends",
         "last",
         "minute",
         "refused",
@@ -81,6 +82,7 @@ class _Tally:
     def __init__(self, app_id: str, minute: int) -> None:
         self.app_id = app_id
         self.minute = minute
+        self.ends = (minute + 1) * 60  # the first second of the next minute
         self.counts = [0] * len(OUTCOMES)
         self.sets: dict[tuple[str, ...], int] = {}
         self.refused: dict[str, int] = {}
@@ -116,16 +118,17 @@ class UsageCounter:
             return
         now = time.time()
         tally = self._current.get(key.id)
-        if tally is None or tally.minute != int(now) // 60:
+        if tally is None or now >= tally.ends:
             tally = self._open(key.id, key.app_id, int(now) // 60)
         tally.counts[_OUTCOME_OF[status] if 0 <= status < 600 else 5] += 1
         missing = scope.get(MISSING)
-        if missing is not None:
-            tally.refused[missing] = tally.refused.get(missing, 0) + 1
-        else:
+        if missing is None:
             permitted = scope.get(PERMITTED)
             if permitted is not None:
-                tally.sets[permitted] = tally.sets.get(permitted, 0) + 1
+                sets = tally.sets
+                sets[permitted] = sets.get(permitted, 0) + 1
+        else:
+            tally.refused[missing] = tally.refused.get(missing, 0) + 1
         rows = scope.get(STORED)
         if rows is not None:
             tally.spans += rows[0]
