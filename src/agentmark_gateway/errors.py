@@ -55,6 +55,21 @@ class Unauthorized(ApiError):
 MISSING_AUTH_HEADER = "Missing auth header"
 MISSING_APP_ID = "Missing app id"
 
+# The key check's refusals are returned as values, not raised (api_keys/authenticate.py):
+# the gate renders them without unwinding a stack. These few never change, so each is
+# made once; whoever raises one raises a copy (``fresh``), never the shared instance.
+NOT_AUTHORIZED = Unauthorized()
+NO_AUTH_HEADER = Unauthorized(MISSING_AUTH_HEADER)
+NO_APP_ID = Unauthorized(MISSING_APP_ID)
+
+
+def fresh(refusal: ApiError) -> ApiError:
+    """A copy of ``refusal`` to raise: a raised exception carries its traceback, which a
+    shared instance would keep from one request to the next."""
+    return type(refusal)(
+        refusal.message, code=refusal.code, headers=refusal.headers, **refusal.extra
+    )
+
 
 class Forbidden(ApiError):
     status_code = 403

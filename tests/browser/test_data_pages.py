@@ -7,6 +7,7 @@ Each page also passes axe-core with no serious or critical violation.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -85,6 +86,9 @@ def test_traces_arrive_in_the_open_list_and_open_as_a_waterfall_with_their_sessi
     expect(rows).to_have_count(2, timeout=8000)
     expect(rows.first).to_contain_text("qa-agent")
     expect(rows.first).to_contain_text("ada")
+    # The key that sent it, linked to its page.
+    sender = rows.first.locator(".trace-key").get_by_role("link", name="sdk")
+    expect(sender).to_have_attribute("href", re.compile(r"/settings/api-keys/key_"))
     monkeypatch.setattr(trace_pages, "REFRESH_SECONDS", 5)  # as served: the pages below say so
 
     page.get_by_label("Scores").select_option("yes")
@@ -124,6 +128,32 @@ def test_traces_arrive_in_the_open_list_and_open_as_a_waterfall_with_their_sessi
     expect(page.locator("tbody")).to_contain_text("Support chat")
     assert_accessible(page)
     screenshot(page, "sessions")
+
+
+def test_metrics_chart_the_app_s_requests_with_their_numbers_in_text(
+    page: Page, owner: SignedIn, gateway: LiveGateway
+) -> None:
+    key = make_key(gateway, owner.app_id)
+    send_agent_run(gateway, key, owner.app_id)
+    send_agent_run(gateway, key, owner.app_id, fail_tool=True)
+
+    page.goto(f"/apps/{owner.app_id}/traces")
+    page.get_by_role("navigation", name="Sections of").get_by_role("link", name="Metrics").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Metrics")
+    page.get_by_role("navigation", name="Range").get_by_role("link", name="24 hours").click()
+    expect(page.locator('#range-24h[aria-current="true"]')).to_be_visible()
+    # Five charts, each drawn, each with its sentence and its table.
+    expect(page.locator(".metric-chart canvas")).to_have_count(5)
+    requests = page.locator("#chart-requests")
+    expect(requests.locator(".chart-summary")).to_have_text(
+        "2 requests in the last 24 hours, 1 of them failed."
+    )
+    requests.locator(".usage-numbers summary").click()
+    # Both runs, in one hour (or two, sent across an hour's turn).
+    expect(requests.locator(".usage-numbers tbody td").first).to_have_text(re.compile(r"^[12]$"))
+    expect(page.locator('tr[data-model="gpt-4o-mini"] td').first).to_have_text("2")
+    assert_accessible(page)
+    screenshot(page, "metrics", full_page=True)
 
 
 def test_published_templates_show_their_front_matter_and_source(

@@ -52,6 +52,7 @@ def test_the_summary_counts_traces_as_requests(client, headers, ids):
         "input_tokens": 1110 + 100,
         "output_tokens": 560 + 50,
         "avg_latency_ms": pytest.approx((100 + 300 + 50 + 1000) / 4),
+        "p50_latency_ms": 100.0,
         "p95_latency_ms": 1000.0,
         "unique_users": 2,
         "model_count": 3,
@@ -79,6 +80,60 @@ def test_the_daily_series_has_one_point_per_day(client, headers, ids):
     assert first["unique_users"] == 1
 
 
+def test_each_point_has_its_latency_percentiles(client, headers, ids):
+    series = metrics(client, headers, start_date="2025-03-01", end_date="2025-03-04", bucket="day")[
+        "time_series"
+    ]
+    spreads = [(p["p50_latency_ms"], p["p95_latency_ms"]) for p in series]
+    # Day one holds traces of 100 and 1000 ms: the median is the first, p95 the second.
+    assert spreads == [(100.0, 1000.0), (300.0, 300.0), (50.0, 50.0), (0.0, 0.0)]
+
+
+def test_percentiles_are_nearest_rank_on_every_database(client, headers):
+    # 10, 20, ..., 200 ms in one hour: nearest rank gives 100 and 190 ms, where an
+    # interpolating percentile (percentile_cont) would give 105 and 190.5.
+    spans = []
+    for n in range(1, 21):
+        spans += payloads.llm_trace(
+            start_ns=at("2025-04-01T09:00:00Z") + n * 10**9, duration_ms=10 * n
+        )[1]
+    payloads.post(client, headers, spans)
+    data = metrics(client, headers, start_date="2025-04-01", end_date="2025-04-01", bucket="day")
+    assert data["summary"]["p50_latency_ms"] == 100.0
+    assert data["summary"]["p95_latency_ms"] == 190.0
+    assert (data["time_series"][0]["p50_latency_ms"], data["time_series"][0]["p95_latency_ms"]) == (
+        100.0,
+        190.0,
+    )
+    # By model: the 20 model calls last half their trace, 5 to 100 ms.
+    (model,) = data["by_model"]
+    assert (model["calls"], model["p50_latency_ms"], model["p95_latency_ms"]) == (20, 50.0, 95.0)
+
+
+def test_the_by_model_table_counts_each_model_s_calls(client, headers, ids):
+    data = metrics(client, headers, start_date="2025-03-01", end_date="2025-03-03", bucket="day")
+    by_model = {row["model"]: row for row in data["by_model"]}
+    assert [row["model"] for row in data["by_model"]] == [
+        "gpt-4o-mini",
+        "claude-3-5-haiku",
+        "gpt-4o",
+    ]
+    assert by_model["gpt-4o-mini"] == {
+        "model": "gpt-4o-mini",
+        "calls": 2,
+        "errors": 0,
+        "cost": pytest.approx(0.000045 * 2),
+        "input_tokens": 200,
+        "output_tokens": 100,
+        "p50_latency_ms": 50.0,
+        "p95_latency_ms": 500.0,
+    }
+    assert (by_model["gpt-4o"]["calls"], by_model["gpt-4o"]["errors"]) == (1, 1)
+    assert by_model["gpt-4o"]["cost"] == pytest.approx(0.0075)
+    # The trace outside the range (February) is not counted.
+    assert sum(row["calls"] for row in data["by_model"]) == 4
+
+
 def test_the_hourly_series_fills_empty_hours_with_zeros(client, headers, ids):
     series = metrics(client, headers, start_date="2025-03-01", end_date="2025-03-01")["time_series"]
     assert len(series) == 24
@@ -99,7 +154,7 @@ def test_an_app_without_traces_has_zero_metrics(client, headers):
     summary = metrics(client, headers, start_date="2025-01-01", end_date="2025-01-02")["summary"]
     assert summary["total_requests"] == 0
     assert summary["avg_latency_ms"] == 0.0
-    assert summary["p95_latency_ms"] == 0.0
+    assert summary["p95_latency_ms"] == summary["p50_latency_ms"] == 0.0
     assert summary["avg_cost_per_request"] == 0.0
 
 

@@ -51,7 +51,9 @@ def test_each_trace_row_carries_its_derived_figures(client, headers, ids):
         "session_id": "s-1",
         "dataset_run_id": None,
         "tags": ["beta", "prod"],  # sorted
+        "api_key_id": second["api_key_id"],  # which key: tests/integration/test_trace_keys.py
     }
+    assert second["api_key_id"].startswith("key_")
 
 
 def test_traces_come_newest_first_by_default(client, headers, ids):

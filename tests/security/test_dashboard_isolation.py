@@ -26,6 +26,10 @@ TRIED = {
     "/apps/{app_id}/traces/{trace_id}/waterfall",
     "/apps/{app_id}/sessions/{session_id}",
     "/apps/{app_id}/templates/{path}",
+    "/apps/{app_id}/experiments/runs/{run_id}",
+    # Tried in tests/security/test_dataset_and_score_pages_isolation.py:
+    "/apps/{app_id}/datasets/{name:path}",
+    "/apps/{app_id}/traces/{trace_id}/dataset-rows",
 }
 # Settings pages with ids of their own, tried by tests/security/test_dashboard.py.
 SETTINGS_IDS = ("{key_id}", "{user_id}", "{token}")
@@ -54,7 +58,9 @@ def _nothing_of(b: Seeded, text: str, sent: tuple[str, ...] = ()) -> None:
 
 def test_every_data_page_with_an_id_is_tried_here(client: TestClient) -> None:
     paths = {
-        route.path.replace("{session_id:path}", "{session_id}").replace("{path:path}", "{path}")
+        route.path.replace("{session_id:path}", "{session_id}")
+        .replace("{path:path}", "{path}")
+        .replace("{run_id:path}", "{run_id}")
         for route in all_routes(client.app.routes)  # type: ignore[attr-defined]
         if isinstance(route, WebRoute) and route.path.startswith("/apps/{app_id}/")
     }
@@ -73,6 +79,7 @@ def test_a_s_lists_show_nothing_of_b_even_filtered_by_b_s_values(client, apps) -
         ("/traces", "", "answer-alpha"),
         ("/sessions", "", "Chat alpha"),
         ("/templates", "", a.template_path),
+        ("/experiments", "", "run-alpha"),
         ("/traces?user=", b.user_id, "No traces match"),
         ("/traces?session=", b.session_id, "No traces match"),
         ("/traces?name=", "answer-bravo", "No traces match"),
@@ -101,6 +108,10 @@ def test_b_s_ids_under_a_s_address_are_not_found(client, apps) -> None:
         f"{base}/traces/{trace_id}/waterfall?from=0",
         f"{base}/sessions/{b.session_id}",
         f"{base}/templates/{b.template_path}",
+        f"{base}/experiments/runs/{b.experiment_id}",
+        f"{base}/experiments/compare?base={b.experiment_id}&run={b.experiment_id}",
+        f"{base}/experiments/compare?base={a.experiment_id}&run={b.experiment_id}",
+        f"{base}/experiments/compare?base={b.experiment_id}&run={a.experiment_id}",
     ]
     for path in tries:
         for headers in (
@@ -113,7 +124,14 @@ def test_b_s_ids_under_a_s_address_are_not_found(client, apps) -> None:
             _nothing_of(
                 b,
                 page.text,
-                sent=(trace_id, trace_id.upper(), span_id, b.session_id, b.template_path),
+                sent=(
+                    trace_id,
+                    trace_id.upper(),
+                    span_id,
+                    b.session_id,
+                    b.template_path,
+                    b.experiment_id,
+                ),
             )
     # B's span id on A's trace page shows A's root span, in the page or as the panel alone.
     for headers in ({}, {"HX-Request": "true", "HX-Target": "span-detail"}):
@@ -125,3 +143,6 @@ def test_b_s_ids_under_a_s_address_are_not_found(client, apps) -> None:
     assert client.get(f"/apps/{b.app_id}/traces/{trace_id}").status_code == 200
     assert client.get(f"/apps/{b.app_id}/sessions/{b.session_id}").status_code == 200
     assert client.get(f"/apps/{b.app_id}/templates/{b.template_path}").status_code == 200
+    assert client.get(f"/apps/{b.app_id}/experiments/runs/{b.experiment_id}").status_code == 200
+    both = f"base={b.experiment_id}&run={b.experiment_id}"
+    assert client.get(f"/apps/{b.app_id}/experiments/compare?{both}").status_code == 200

@@ -15,6 +15,10 @@ The checks run in the order of a key's life, and the first that fails answers:
 
 Then the route's permissions (403): ``permissions.enforce.first_missing``.
 
+A refusal is returned, not raised (an ``ApiError`` as a value): the gate answers a
+made-up key for the cost of the decision, without unwinding frames; ``requires()``
+raises it (a copy: ``errors.fresh``) for the framework's handlers.
+
 Both entrances call this: ``KeyGate`` (permissions/gate.py) in front of the
 framework for the SDKs' hot routes, and ``requires()`` for every other data
 route. Management routes take a user session instead (auth/deps.py), which
@@ -29,7 +33,14 @@ from starlette.types import Scope
 
 from agentmark_gateway.api_keys.last_used import LastUsedRecorder
 from agentmark_gateway.api_keys.verify import KeyLookup, VerifiedKey
-from agentmark_gateway.errors import MISSING_APP_ID, MISSING_AUTH_HEADER, RateLimited, Unauthorized
+from agentmark_gateway.errors import (
+    NO_APP_ID,
+    NO_AUTH_HEADER,
+    NOT_AUTHORIZED,
+    ApiError,
+    RateLimited,
+    fresh,
+)
 from agentmark_gateway.netaccess import Address, ClientAddressResolver
 from agentmark_gateway.ratelimit import SCOPE_KEY, RateLimiter
 
@@ -40,10 +51,11 @@ FORWARDED_FOR = b"x-forwarded-for"
 KEY_SEEN = "agentmark.key_seen"
 
 
-def parse_authorization(header: str | None) -> str:
-    """The credential in ``Authorization: <value>`` or ``Authorization: Bearer <value>``."""
+def credential(header: str | None) -> str | None:
+    """The credential in ``Authorization: <value>`` or ``Authorization: Bearer <value>``;
+    None when the header is absent or empty."""
     if not header:
-        raise Unauthorized(MISSING_AUTH_HEADER)
+        return None
     value = header.strip()
     scheme, _, rest = value.partition(" ")
     if rest and scheme.lower() == "bearer":
@@ -51,19 +63,29 @@ def parse_authorization(header: str | None) -> str:
     return value
 
 
-def read_credentials(authorizations: list[str], app_ids: list[str]) -> tuple[str, str]:
+def parse_authorization(header: str | None) -> str:
+    """``credential``, raising the 401 when there is none (the management side's use)."""
+    value = credential(header)
+    if value is None:
+        raise fresh(NO_AUTH_HEADER)
+    return value
+
+
+def read_credentials(authorizations: list[str], app_ids: list[str]) -> tuple[str, str] | ApiError:
     """Step 1: the raw key and the app id, from every line of the two headers.
 
     More than one of either is refused: which one counts would depend on who
     reads them (a proxy may take the last).
     """
     if len(authorizations) > 1:
-        raise Unauthorized()
+        return NOT_AUTHORIZED
     if len(app_ids) > 1:
-        raise Unauthorized(MISSING_APP_ID)
-    raw = parse_authorization(authorizations[0] if authorizations else None)
+        return NO_APP_ID
+    raw = credential(authorizations[0] if authorizations else None)
+    if raw is None:
+        return NO_AUTH_HEADER
     if not app_ids or not app_ids[0]:
-        raise Unauthorized(MISSING_APP_ID)
+        return NO_APP_ID
     return raw, app_ids[0]
 
 
@@ -84,42 +106,53 @@ class Authenticator:
 
     async def authenticate(
         self, authorizations: list[str], app_ids: list[str], scope: Scope
-    ) -> VerifiedKey:
-        """The request's key (401, 429 raised). ``authorizations`` and ``app_ids``
-        are every line of the ``Authorization`` and ``X-Agentmark-App-Id`` headers."""
-        raw, app_id = read_credentials(authorizations, app_ids)  # 1
+    ) -> VerifiedKey | ApiError:
+        """The request's key, or its refusal (401, 429). ``authorizations`` and
+        ``app_ids`` are every line of the ``Authorization`` and ``X-Agentmark-App-Id``
+        headers."""
+        credentials = read_credentials(authorizations, app_ids)  # 1
+        if isinstance(credentials, ApiError):
+            return credentials
+        raw, app_id = credentials
         key = self.keys.cached(raw)  # 2, and 3 from memory
         if key is None:
             key = await self.keys.load(raw)  # 3 from the database
+        if isinstance(key, ApiError):
+            return key
         return self._admit(key, app_id, scope)  # 4 and 5
 
     def authenticate_known(
         self, authorizations: list[str], app_ids: list[str], scope: Scope
-    ) -> VerifiedKey | None:
+    ) -> VerifiedKey | ApiError | None:
         """``authenticate`` when this process can decide alone; None when the
         database must be asked. Synchronous: a cached key, the usual case, costs
         no coroutine."""
-        raw, app_id = read_credentials(authorizations, app_ids)
+        credentials = read_credentials(authorizations, app_ids)
+        if isinstance(credentials, ApiError):
+            return credentials
+        raw, app_id = credentials
         key = self.keys.cached(raw)
-        return None if key is None else self._admit(key, app_id, scope)
+        if key is None or isinstance(key, ApiError):
+            return key
+        return self._admit(key, app_id, scope)
 
-    def _admit(self, key: VerifiedKey, app_id: str, scope: Scope) -> VerifiedKey:
+    def _admit(self, key: VerifiedKey, app_id: str, scope: Scope) -> VerifiedKey | ApiError:
         """Steps 4 and 5 for a key found, then its use recorded (last used)."""
         scope[KEY_SEEN] = key
         if key.expires_at is not None and key.expires_at <= time.time():
-            raise Unauthorized()
+            return NOT_AUTHORIZED
         if key.app_id != app_id:
-            raise Unauthorized()
+            return NOT_AUTHORIZED
         # Before the rate limits: a refused address never reaches their counts.
         if key.allowlist is not None and not key.allowlist.allows(self.client_address(scope)):
-            raise Unauthorized()
+            return NOT_AUTHORIZED
         self.last_used.record(key.id)
         decision = self.limiter.check(key)
         if decision is not None:
             # RateLimitHeadersMiddleware (or KeyGate) copies its headers into the answer.
             scope[SCOPE_KEY] = decision
             if not decision.allowed:
-                raise RateLimited(
+                return RateLimited(
                     "Rate limit exceeded; retry after the window resets",
                     headers=decision.headers(),
                 )

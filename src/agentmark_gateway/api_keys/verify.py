@@ -26,7 +26,7 @@ from agentmark_gateway.api_keys import keygen
 from agentmark_gateway.api_keys.cache import TTLCache
 from agentmark_gateway.api_keys.changes import KEYS_CHANGED, TEMPLATES_CHANGED
 from agentmark_gateway.api_keys.models import ApiKey
-from agentmark_gateway.errors import Unauthorized
+from agentmark_gateway.errors import NOT_AUTHORIZED, Unauthorized
 from agentmark_gateway.netaccess import Allowlist
 from agentmark_gateway.observability.metrics import KEY_CACHE
 from agentmark_gateway.permissions.catalog import resolve_permissions
@@ -90,26 +90,24 @@ class KeyLookup:
         # be anything), for the caches of app data that share this change feed.
         self._on_app_change = on_app_change or (lambda app_id: None)
 
-    def cached(self, raw: str) -> VerifiedKey | None:
+    def cached(self, raw: str) -> VerifiedKey | Unauthorized | None:
         """Step 2 and the memory half of step 3: the key this process knows for
-        ``raw``, 401 for a value that cannot be a key or is known to be none, or
-        None when only the database can tell (``load``)."""
+        ``raw``, the 401 for a value that cannot be a key or is known to be none,
+        or None when only the database can tell (``load``)."""
         if len(raw) != keygen.KEY_LENGTH:
-            raise Unauthorized()
+            return NOT_AUTHORIZED
         cached_as = self._cache_id(raw)
         key = self._found.get(cached_as)
         KEY_CACHE.record(key is not None)
         if key is None and (self._unknown.get(cached_as) or not keygen.is_well_formed(raw)):
-            raise Unauthorized()
+            return NOT_AUTHORIZED
         return key
 
-    async def load(self, raw: str) -> VerifiedKey:
+    async def load(self, raw: str) -> VerifiedKey | Unauthorized:
         """The database half of step 3, for a value ``cached`` could not decide
-        (401 when no live key has it)."""
+        (the 401 when no live key has it)."""
         key = await self._load_once(self._cache_id(raw), raw)
-        if key is None:
-            raise Unauthorized()
-        return key
+        return NOT_AUTHORIZED if key is None else key
 
     def _cache_id(self, raw: str) -> str:
         """What the caches know a key value by: BLAKE2b under a per-process secret.

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from agentmark_gateway.api_keys.authenticate import Authenticator
 from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.app import create_app
+from agentmark_gateway.errors import ApiError
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES
 from agentmark_gateway.runtime import Gateway
 from agentmark_gateway.settings import Settings
@@ -62,7 +63,7 @@ class UncheckedAuthenticator(Authenticator):
 
     def authenticate_known(
         self, authorizations: list[str], app_ids: list[str], scope: Scope
-    ) -> VerifiedKey | None:
+    ) -> VerifiedKey | ApiError | None:
         if (scope["method"], scope["path"]) == UNAUTHENTICATED_ROUTE:
             return self.key
         return super().authenticate_known(authorizations, app_ids, scope)

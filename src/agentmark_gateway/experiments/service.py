@@ -12,6 +12,7 @@ mark is read from are traces/derive.py's.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -53,6 +54,7 @@ ERROR = 2  # OTLP status code
 class ExperimentFilters:
     """Exact matches on the summary's fields, and its createdAt between two bounds."""
 
+    name: str | None = None
     prompt_name: str | None = None
     dataset_path: str | None = None
     start_date: date | datetime | None = None
@@ -92,6 +94,8 @@ async def list_experiments(
 ) -> tuple[list[ExperimentSummary], int]:
     runs = _runs(app_id)
     conditions: list[ColumnElement[bool]] = []
+    if filters.name is not None:  # the summary's name: the run's id when it has none
+        conditions.append(func.coalesce(runs.c.name, runs.c.id) == filters.name)
     if filters.prompt_name is not None:
         conditions.append(runs.c.prompt_name == filters.prompt_name)
     if filters.dataset_path is not None:
@@ -114,14 +118,19 @@ async def list_experiments(
 async def get_experiment(
     session: AsyncSession, *, app_id: str, experiment_id: str
 ) -> ExperimentDetail:
+    summary = await get_run(session, app_id=app_id, run_id=experiment_id)
+    rows = await run_rows(session, app_id=app_id, run_id=experiment_id)
+    return ExperimentDetail(**summary.model_dump(), items=[row.item for row in rows])
+
+
+async def get_run(session: AsyncSession, *, app_id: str, run_id: str) -> ExperimentSummary:
+    """A run's summary without its rows; not found when the app has no such run."""
     runs = _runs(app_id)
-    row = (await session.execute(select(runs).where(runs.c.id == experiment_id))).first()
+    row = (await session.execute(select(runs).where(runs.c.id == run_id))).first()
     if row is None:
         raise experiment_not_found()
-    scorers = await _scorers(session, app_id, [experiment_id])
-    summary = _summary(row, scorers.get(experiment_id, []))
-    items = await _items(session, app_id, experiment_id)
-    return ExperimentDetail(**summary.model_dump(), items=items)
+    scorers = await _scorers(session, app_id, [run_id])
+    return _summary(row, scorers.get(run_id, []))
 
 
 async def run_exists(session: AsyncSession, *, app_id: str, run_id: str) -> bool:
@@ -203,7 +212,7 @@ async def _item_scores(
     return scores
 
 
-async def _row_spans(session: AsyncSession, app_id: str, run_id: str) -> list[Span]:
+async def _row_spans(session: AsyncSession, app_id: str, run_id: str, trace_ids: Any) -> list[Span]:
     """The run's rows, one span a trace, in the order they ran: the trace's root span
     marked with the run, else its earliest span marked with it. The old AI SDK adapter
     marked the AI SDK's own spans, whose parent may be a span of another trace (the
@@ -213,7 +222,7 @@ async def _row_spans(session: AsyncSession, app_id: str, run_id: str) -> list[Sp
         select(Span)
         .where(
             Span.app_id == app_id,
-            Span.trace_id.in_(_run_trace_ids(app_id, [run_id])),
+            Span.trace_id.in_(trace_ids),
             Span.dataset_run_id == run_id,
         )
         .order_by(case((Span.parent_span_id.is_(None), 0), else_=1), Span.start_time_ns, Span.id)
@@ -222,15 +231,27 @@ async def _row_spans(session: AsyncSession, app_id: str, run_id: str) -> list[Sp
     return sorted(rows.values(), key=lambda span: (span.start_time_ns, span.trace_id))
 
 
-async def _items(session: AsyncSession, app_id: str, run_id: str) -> list[ExperimentItem]:
-    trace_ids = _run_trace_ids(app_id, [run_id])
-    traces = {
-        trace.trace_id: trace
-        for trace in await session.scalars(
-            select(Trace).where(Trace.app_id == app_id, Trace.dataset_run_id == run_id)
+@dataclass(frozen=True)
+class RunRow:
+    """A row of a run, and the key the regression gate joins it to a baseline's by."""
+
+    item: ExperimentItem
+    input_hash: str | None  # None: its input is empty or not JSON, so it matches nothing
+
+
+async def run_rows(
+    session: AsyncSession, *, app_id: str, run_id: str, limit: int | None = None, offset: int = 0
+) -> list[RunRow]:
+    """The run's rows in the order they ran; with ``limit``, one page of them, paged by
+    their traces' start so that a page reads only its own rows' spans and scores."""
+    run_traces = select(Trace).where(Trace.app_id == app_id, Trace.dataset_run_id == run_id)
+    if limit is not None:
+        run_traces = (
+            run_traces.order_by(Trace.start_time_ns, Trace.trace_id).limit(limit).offset(offset)
         )
-    }
-    roots = await _row_spans(session, app_id, run_id)
+    traces = {trace.trace_id: trace for trace in await session.scalars(run_traces)}
+    trace_ids: Any = list(traces) if limit is not None else _run_trace_ids(app_id, [run_id])
+    roots = await _row_spans(session, app_id, run_id, trace_ids)
     # Model calls give a row's output; failed spans its error.
     others: dict[str, list[Span]] = defaultdict(list)
     for span in await session.scalars(
@@ -246,11 +267,14 @@ async def _items(session: AsyncSession, app_id: str, run_id: str) -> list[Experi
         others[span.trace_id].append(span)
     scores = await _item_scores(session, app_id, trace_ids)
     return [
-        _item(
-            root,
-            traces[root.trace_id],
-            others.get(root.trace_id, []),
-            scores.get(root.trace_id, []),
+        RunRow(
+            item=_item(
+                root,
+                traces[root.trace_id],
+                others.get(root.trace_id, []),
+                scores.get(root.trace_id, []),
+            ),
+            input_hash=_input_hash(root),
         )
         for root in roots
         if root.trace_id in traces
@@ -329,23 +353,24 @@ async def find_baseline(
     ).first()
     if run is None:
         return Baseline(resolved=None, rows=[])
-    roots = await _row_spans(session, app_id, run.id)
-    scores = await _item_scores(session, app_id, _run_trace_ids(app_id, [run.id]))
-    rows: list[BaselineRow] = []
-    for root in roots:
-        input_hash = _input_hash(root)
-        if input_hash is None:
-            continue
-        rows.extend(
-            BaselineRow(inputHash=input_hash, scorer=score.name, score=score.score)
-            for score in scores.get(root.trace_id, [])
-        )
+    rows = await run_rows(session, app_id=app_id, run_id=run.id)
     return Baseline(
         resolved=BaselineRun(
             runId=run.id, treeHash=run.tree_hash, matchedExactCommit=run.tree_hash == tree_hash
         ),
-        rows=rows,
+        rows=baseline_rows(rows),
     )
+
+
+def baseline_rows(rows: Iterable[RunRow]) -> list[BaselineRow]:
+    """What a run is as a baseline: one ``{inputHash, scorer, score}`` per score of each
+    row whose input hashes, in the rows' order (the gate keeps the last of a pair)."""
+    return [
+        BaselineRow(inputHash=row.input_hash, scorer=score.name, score=score.score)
+        for row in rows
+        if row.input_hash is not None
+        for score in row.item.scores
+    ]
 
 
 def _input_hash(root: Span) -> str | None:

@@ -20,6 +20,7 @@ class MetricsSummary(BaseModel):
     input_tokens: int
     output_tokens: int
     avg_latency_ms: float = Field(description="Mean trace duration.")
+    p50_latency_ms: float = Field(description="Median trace duration (nearest rank).")
     p95_latency_ms: float = Field(description="95th percentile trace duration (nearest rank).")
     unique_users: int
     model_count: int
@@ -41,7 +42,22 @@ class MetricsPoint(BaseModel):
     input_tokens: int
     output_tokens: int
     avg_latency_ms: float
+    p50_latency_ms: float = Field(description="Median trace duration (nearest rank).")
+    p95_latency_ms: float = Field(description="95th percentile trace duration (nearest rank).")
     unique_users: int
+
+
+class ModelMetrics(BaseModel):
+    """One model's calls (spans naming it) in the traces of the range."""
+
+    model: str
+    calls: int
+    errors: int = Field(description="Calls whose span failed.")
+    cost: float = Field(description="USD.")
+    input_tokens: int
+    output_tokens: int
+    p50_latency_ms: float = Field(description="Median call duration (nearest rank).")
+    p95_latency_ms: float = Field(description="95th percentile call duration (nearest rank).")
 
 
 class MetricsReport(BaseModel):
@@ -50,6 +66,7 @@ class MetricsReport(BaseModel):
     bucket: Bucket
     summary: MetricsSummary
     time_series: list[MetricsPoint]
+    by_model: list[ModelMetrics] = Field(description="Most calls first.")
 
 
 class MetricsResponse(BaseModel):

@@ -2,19 +2,30 @@
 
 A request is a trace: it succeeded unless one of its spans failed, its latency
 is its duration and it falls in the range (and in a bucket) by its start. Costs
-were fixed per span at ingest (see pricing.py).
+were fixed per span at ingest (see pricing.py). By model, a request is a call:
+a span naming the model, in one of those traces.
+
+Percentiles are nearest rank (the smallest duration with at least p% of the
+durations at or below it), computed by the database with window functions: the
+same SQL and the same figures on SQLite, which has no percentile function, and
+PostgreSQL (whose percentile_cont would interpolate, and differ).
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentmark_gateway.metrics.schemas import Bucket, MetricsPoint, MetricsReport, MetricsSummary
+from agentmark_gateway.metrics.schemas import (
+    Bucket,
+    MetricsPoint,
+    MetricsReport,
+    MetricsSummary,
+    ModelMetrics,
+)
 from agentmark_gateway.traces import derive, rollup
 from agentmark_gateway.traces.filters import STATUS_CODES, Status, TraceFilters
 from agentmark_gateway.traces.models import Span
@@ -22,6 +33,8 @@ from agentmark_gateway.traces.times import moment, to_ns
 
 BUCKET_NS: dict[str, int] = {"hour": 3_600 * 10**9, "day": 86_400 * 10**9}
 MAX_BUCKETS = 10_000
+# The by-model table's length: models are names the SDK sends, so their number is bounded here.
+MAX_MODELS = 100
 _ERROR = STATUS_CODES[Status.ERROR]
 
 
@@ -47,6 +60,33 @@ def _ratio(total: float, count: int) -> float:
     return total / count if count else 0.0
 
 
+def _percentiles(
+    durations: ColumnElement[int], group: ColumnElement[Any] | None = None
+) -> Select[Any]:
+    """p50 and p95 of ``durations`` (nanoseconds), per ``group`` when one is given.
+
+    Each duration is numbered in order within its group; the p-th percentile is the
+    one numbered ceil(p * n), written in integers (ceil(95n / 100) = (95n + 99) // 100)
+    so both databases compute it alike. The query's FROM is that of ``durations``.
+    """
+    ranked = select(
+        (group if group is not None else literal_column("0")).label("grp"),
+        durations.label("duration"),
+        func.row_number().over(partition_by=group, order_by=durations).label("rank"),
+        func.count().over(partition_by=group).label("n"),
+    ).subquery("ranked")
+    r = ranked.c
+    return select(
+        r.grp,
+        func.max(case((r.rank == (r.n + 1) // 2, r.duration))).label("p50"),
+        func.max(case((r.rank == (95 * r.n + 99) // 100, r.duration))).label("p95"),
+    ).group_by(r.grp)
+
+
+def _ms(ns: Any) -> float:
+    return int(ns or 0) / 1_000_000
+
+
 async def usage(
     session: AsyncSession, *, app_id: str, start: datetime, end: datetime, bucket: Bucket
 ) -> MetricsReport:
@@ -56,16 +96,7 @@ async def usage(
     totals = (await session.execute(select(*_figures(c)).select_from(traces))).one()
     requests = int(totals.requests)
 
-    p95_ns = 0
-    if requests:
-        # Nearest rank: the smallest duration with at least 95% of traces at or below it.
-        rank = math.ceil(0.95 * requests) - 1
-        p95_ns = int(
-            await session.scalar(
-                select(c.duration_ns).order_by(c.duration_ns).limit(1).offset(rank)
-            )
-            or 0
-        )
+    overall = (await session.execute(_percentiles(c.duration_ns))).first()
     in_range = Span.trace_id.in_(select(c.trace_id))
     span_figures = (
         await session.execute(
@@ -91,8 +122,11 @@ async def usage(
         )
     ).all()
     points = {int(row.bucket): row for row in rows}
+    spreads = {
+        int(row.grp): row for row in await session.execute(_percentiles(b.duration_ns, b.bucket))
+    }
     first, last = to_ns(start) // size, to_ns(end) // size
-    series = [_point(n, size, points.get(n)) for n in range(first, last + 1)]
+    series = [_point(n, size, points.get(n), spreads.get(n)) for n in range(first, last + 1)]
 
     input_tokens, output_tokens = int(totals.input_tokens), int(totals.output_tokens)
     cost = float(totals.cost)
@@ -110,7 +144,8 @@ async def usage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             avg_latency_ms=_ratio(int(totals.duration_ns) / 1_000_000, requests),
-            p95_latency_ms=p95_ns / 1_000_000,
+            p50_latency_ms=_ms(overall.p50) if overall else 0.0,
+            p95_latency_ms=_ms(overall.p95) if overall else 0.0,
             unique_users=int(totals.users),
             model_count=int(span_figures.models),
             avg_cost_per_request=_ratio(cost, requests),
@@ -119,10 +154,62 @@ async def usage(
             avg_total_tokens_per_request=_ratio(input_tokens + output_tokens, requests),
         ),
         time_series=series,
+        by_model=await _by_model(session, app_id, in_range),
     )
 
 
-def _point(index: int, size: int, row: Any | None) -> MetricsPoint:
+async def _by_model(
+    session: AsyncSession, app_id: str, in_range: ColumnElement[bool]
+) -> list[ModelMetrics]:
+    """The calls of each model in the range's traces, most calls first."""
+    calls = (
+        select(
+            Span.model.label("model"),
+            (Span.end_time_ns - Span.start_time_ns).label("duration_ns"),
+            Span.status_code.label("status_code"),
+            func.coalesce(Span.cost, 0.0).label("cost"),
+            Span.input_tokens.label("input_tokens"),
+            Span.output_tokens.label("output_tokens"),
+        )
+        .where(Span.app_id == app_id, Span.model.is_not(None), in_range)
+        .subquery("calls")
+    )
+    m = calls.c
+    calls_count = func.count()
+    rows = (
+        await session.execute(
+            select(
+                m.model,
+                calls_count.label("calls"),
+                func.sum(case((m.status_code == _ERROR, 1), else_=0)).label("errors"),
+                func.sum(m.cost).label("cost"),
+                func.sum(m.input_tokens).label("input_tokens"),
+                func.sum(m.output_tokens).label("output_tokens"),
+            )
+            .group_by(m.model)
+            .order_by(calls_count.desc(), m.model)
+            .limit(MAX_MODELS)
+        )
+    ).all()
+    if not rows:
+        return []
+    spreads = {row.grp: row for row in await session.execute(_percentiles(m.duration_ns, m.model))}
+    return [
+        ModelMetrics(
+            model=row.model,
+            calls=int(row.calls),
+            errors=int(row.errors or 0),
+            cost=float(row.cost or 0.0),
+            input_tokens=int(row.input_tokens or 0),
+            output_tokens=int(row.output_tokens or 0),
+            p50_latency_ms=_ms(spreads[row.model].p50),
+            p95_latency_ms=_ms(spreads[row.model].p95),
+        )
+        for row in rows
+    ]
+
+
+def _point(index: int, size: int, row: Any | None, spread: Any | None) -> MetricsPoint:
     begins = moment(index * size)
     requests = int(row.requests) if row else 0
     errors = int(row.errors) if row else 0
@@ -140,5 +227,7 @@ def _point(index: int, size: int, row: Any | None) -> MetricsPoint:
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         avg_latency_ms=_ratio(int(row.duration_ns) / 1_000_000, requests) if row else 0.0,
+        p50_latency_ms=_ms(spread.p50) if spread else 0.0,
+        p95_latency_ms=_ms(spread.p95) if spread else 0.0,
         unique_users=int(row.users) if row else 0,
     )

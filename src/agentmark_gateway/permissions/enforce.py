@@ -23,7 +23,7 @@ from starlette.types import Scope
 
 from agentmark_gateway.api_keys.verify import VerifiedKey
 from agentmark_gateway.cloud_only import CLOUD_ONLY_ROUTES
-from agentmark_gateway.errors import BadRequest, missing_permission
+from agentmark_gateway.errors import ApiError, BadRequest, fresh, missing_permission
 from agentmark_gateway.permissions.catalog import PERMISSION_NAMES, ordered
 
 APP_ID_HEADER = "x-agentmark-app-id"
@@ -92,11 +92,13 @@ class Requires:
 
 
 async def verify_key(request: Request) -> VerifiedKey:
-    """The request's API key: ``Authenticator.authenticate`` (401, 429)."""
+    """The request's API key: ``Authenticator.authenticate``, its refusal raised (401, 429)."""
     headers = request.headers
-    key: VerifiedKey = await request.app.state.gateway.authenticator.authenticate(
+    key: VerifiedKey | ApiError = await request.app.state.gateway.authenticator.authenticate(
         headers.getlist("authorization"), headers.getlist(APP_ID_HEADER), request.scope
     )
+    if isinstance(key, ApiError):
+        raise fresh(key)
     return key
 
 

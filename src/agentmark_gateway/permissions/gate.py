@@ -101,12 +101,12 @@ class KeyGate:
             key = self.authenticator.authenticate_known(*credentials, scope)
             if key is None:
                 key = await self.authenticator.authenticate(*credentials, scope)
-        except ApiError as exc:
-            await self._answer(send, scope, _error(exc))
-            return
         except Exception:  # e.g. the database is away on a cache miss
             # requires() tries again inside the framework, whose handlers answer (503).
             await self._pass(scope, receive, send)
+            return
+        if isinstance(key, ApiError):  # a refusal, returned as a value
+            await self._answer(send, scope, _error(key))
             return
         missing = first_missing(key, permissions)
         if missing is not None:

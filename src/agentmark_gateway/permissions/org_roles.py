@@ -22,6 +22,8 @@ class Action(StrEnum):
     MEMBERS_MANAGE = "members.manage"
     MEMBERS_READ = "members.read"
     AUDIT_READ = "audit.read"
+    # Adding rows to an app's datasets from the dashboard (from a trace or a span).
+    DATASETS_WRITE = "datasets.write"
 
 
 _EVERYONE = frozenset(OrgRole)
@@ -35,6 +37,7 @@ ALLOWED: dict[Action, frozenset[OrgRole]] = {
     Action.MEMBERS_MANAGE: _ADMINS,
     Action.MEMBERS_READ: _EVERYONE,
     Action.AUDIT_READ: _EVERYONE,
+    Action.DATASETS_WRITE: frozenset({OrgRole.OWNER, OrgRole.ADMIN, OrgRole.WRITE}),
 }
 
 _READ_PERMISSIONS = frozenset(p for p in PERMISSION_NAMES if p.endswith(".read"))

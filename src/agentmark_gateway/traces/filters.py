@@ -40,6 +40,8 @@ class TraceFilters:
     tags: tuple[str, ...] = ()
     model: str | None = None
     dataset_run_id: str | None = None
+    # The key that sent the trace's first spans.
+    api_key_id: str | None = None
     # True: only traces with a score on the trace id; False: only those without.
     has_score: bool | None = None
     sort: Sort = Sort("start_time", descending=True)

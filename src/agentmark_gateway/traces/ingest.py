@@ -75,16 +75,24 @@ class SpanBatch:
     app_id: str
     # One row per (trace, span) id: the first of the request's copies.
     rows: dict[tuple[str, str], dict[str, Any]]
+    # The key that sent them, recorded on each new trace (None: not sent with a key).
+    api_key_id: str | None = None
 
 
-def prepare_spans(*, app_id: str, spans: Sequence[OtlpSpan], prices: PriceTable) -> SpanBatch:
+def prepare_spans(
+    *,
+    app_id: str,
+    spans: Sequence[OtlpSpan],
+    prices: PriceTable,
+    api_key_id: str | None = None,
+) -> SpanBatch:
     """Derives the stored columns of each span (the CPU work, done in the request)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for span in spans:
         key = (span.trace_id, span.span_id)
         if key not in rows:
             rows[key] = derive.row_of(span, app_id=app_id, prices=prices)
-    return SpanBatch(app_id, rows)
+    return SpanBatch(app_id, rows, api_key_id)
 
 
 async def write_span_batches(session: AsyncSession, batches: Sequence[SpanBatch]) -> None:
@@ -95,8 +103,13 @@ async def write_span_batches(session: AsyncSession, batches: Sequence[SpanBatch]
     every process, so concurrent transactions lock rows in the same order.
     """
     by_app: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    # Per app, the key of each trace: that of the first batch holding one of its spans.
+    senders: dict[str, dict[str, str | None]] = {}
     for batch in batches:
         rows = by_app.setdefault(batch.app_id, {})
+        keys = senders.setdefault(batch.app_id, {})
+        for trace_id, _span_id in batch.rows:
+            keys.setdefault(trace_id, batch.api_key_id)
         if not rows:
             rows.update(batch.rows)
             continue
@@ -106,28 +119,40 @@ async def write_span_batches(session: AsyncSession, batches: Sequence[SpanBatch]
     for app_id in sorted(by_app):
         rows = by_app[app_id]
         if rows:
-            await _write_rows(session, app_id, [rows[key] for key in sorted(rows)], received_at)
+            ordered = [rows[key] for key in sorted(rows)]
+            await _write_rows(session, app_id, ordered, received_at, senders[app_id])
 
 
 async def store_spans(
-    session: AsyncSession, *, app_id: str, spans: Sequence[OtlpSpan], prices: PriceTable
+    session: AsyncSession,
+    *,
+    app_id: str,
+    spans: Sequence[OtlpSpan],
+    prices: PriceTable,
+    api_key_id: str | None = None,
 ) -> int:
     """Stores every span and its trace's roll-up, then commits; returns the spans received."""
     if not spans:
         return 0
-    await write_span_batches(session, [prepare_spans(app_id=app_id, spans=spans, prices=prices)])
+    batch = prepare_spans(app_id=app_id, spans=spans, prices=prices, api_key_id=api_key_id)
+    await write_span_batches(session, [batch])
     await session.commit()
     return len(spans)
 
 
 async def write_spans(
-    writes: GroupCommit, *, app_id: str, spans: Sequence[OtlpSpan], prices: PriceTable
+    writes: GroupCommit,
+    *,
+    app_id: str,
+    spans: Sequence[OtlpSpan],
+    prices: PriceTable,
+    api_key_id: str | None = None,
 ) -> int:
     """Stores the spans through the process's writer; returns the spans received.
 
     Returns once their transaction has committed (it may hold other requests' rows).
     """
-    batch = prepare_spans(app_id=app_id, spans=spans, prices=prices)
+    batch = prepare_spans(app_id=app_id, spans=spans, prices=prices, api_key_id=api_key_id)
     if batch.rows:
         await writes.write(write_span_batches, batch, len(batch.rows))
     SPANS_INGESTED.add(len(spans))
@@ -135,14 +160,18 @@ async def write_spans(
 
 
 async def _write_rows(
-    session: AsyncSession, app_id: str, ordered: list[dict[str, Any]], received_at: datetime
+    session: AsyncSession,
+    app_id: str,
+    ordered: list[dict[str, Any]],
+    received_at: datetime,
+    senders: dict[str, str | None],
 ) -> None:
     dialect = session.get_bind().dialect
     added = await _span_insert(dialect).run(session, app_id, received_at, ordered)
     new_rows = [row for row in ordered if (row["trace_id"], row["span_id"]) in added]
     if new_rows:
         statements = _statements(dialect.name)
-        traces, tags = _rollups(app_id, new_rows, received_at)
+        traces, tags = _rollups(app_id, new_rows, received_at, senders)
         await session.execute(statements.traces, traces)
         if tags:
             await session.execute(statements.tags, tags)
@@ -311,6 +340,8 @@ def _statements(dialect: str) -> _Statements:
             "output_tokens": old.output_tokens + new.output_tokens,
             "cost": old.cost + new.cost,
             **{name: func.coalesce(old[name], new[name]) for name in _FIRST_SEEN},
+            # Spans of one trace sent by several keys: the trace keeps the first key.
+            "api_key_id": func.coalesce(old.api_key_id, new.api_key_id),
             "updated_at": new.updated_at,
         },
     )
@@ -318,7 +349,7 @@ def _statements(dialect: str) -> _Statements:
 
 
 def _rollups(
-    app_id: str, rows: list[dict[str, Any]], now: datetime
+    app_id: str, rows: list[dict[str, Any]], now: datetime, senders: dict[str, str | None]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Per-trace sums of the new rows, and the (trace, tag) pairs they carry."""
     traces: dict[str, dict[str, Any]] = {}
@@ -341,6 +372,7 @@ def _rollups(
                 # Left as first written on conflict: when the trace was first stored.
                 "received_at": now,
                 "updated_at": now,
+                "api_key_id": senders.get(trace_id),
                 **dict.fromkeys(_FIRST_SEEN),
             }
         if row["start_time_ns"] < trace["start_time_ns"]:

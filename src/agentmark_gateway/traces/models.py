@@ -89,6 +89,8 @@ class Trace(Base):
             "start_time_ns",
         ).ddl_if(dialect="postgresql"),
         Index("ix_traces_app_id_status_code", "app_id", "status_code", "start_time_ns"),
+        # The key filter, newest first, as the two above (migration 20261206_0012).
+        Index("ix_traces_app_id_api_key_id", "app_id", "api_key_id", "start_time_ns"),
     )
 
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
@@ -117,6 +119,9 @@ class Trace(Base):
     tree_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     commit_sha: Mapped[str | None] = mapped_column(String(255), nullable=True)
     prompt_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The key that sent the trace's first spans; no foreign key: a deleted key's traces
+    # still name it. None for traces stored before keys were recorded.
+    api_key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # When the trace's first spans were stored (a run's createdAt, as upstream counts it).
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -42,6 +42,7 @@ def trace_rows(app_id: str) -> AnySelect:
         Trace.session_id.label("session_id"),
         Trace.session_name.label("session_name"),
         Trace.dataset_run_id.label("dataset_run_id"),
+        Trace.api_key_id.label("api_key_id"),
     ).where(Trace.app_id == app_id)
 
 
@@ -66,6 +67,8 @@ def filtered_traces(app_id: str, filters: TraceFilters) -> AnySelect:
         query = query.where(Trace.session_id == filters.session_id)
     if filters.dataset_run_id is not None:
         query = query.where(Trace.dataset_run_id == filters.dataset_run_id)
+    if filters.api_key_id is not None:
+        query = query.where(Trace.api_key_id == filters.api_key_id)
     if filters.model is not None:
         # Any model the trace called, not only the first one seen.
         query = query.where(

@@ -121,6 +121,7 @@ async def store_for_key(
         app_id=key.app_id,
         spans=spans,
         prices=price_table(gateway.settings.model_prices),
+        api_key_id=key.id,
     )
     stored(request, spans=accepted)
     return accepted
@@ -152,6 +153,9 @@ async def trace_filters(
     ] = None,
     model: Text = None,
     dataset_run_id: Text = None,
+    key_id: Annotated[
+        str | None, Query(max_length=64, description="Id of the API key that sent the trace.")
+    ] = None,
     sort: SortParam = None,
     sort_by: SortBy = None,
     sort_order: SortOrder = None,
@@ -167,6 +171,7 @@ async def trace_filters(
         tags=tuple(t for t in tag or () if t),
         model=model,
         dataset_run_id=dataset_run_id,
+        api_key_id=key_id,
         sort=parse_sort(
             sort, sort_by, sort_order, allowed=TRACE_SORTS, default=Sort("start_time", True)
         ),

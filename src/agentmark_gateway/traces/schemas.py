@@ -38,6 +38,10 @@ class TraceSummary(BaseModel):
     session_id: str | None
     dataset_run_id: str | None
     tags: list[str]
+    api_key_id: str | None = Field(
+        description="The key that sent the trace's first spans (null for traces stored "
+        "before the gateway recorded it)."
+    )
 
 
 class SpanSummary(BaseModel):

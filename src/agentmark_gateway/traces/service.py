@@ -63,6 +63,7 @@ def _trace_summary(row: Any, tags: list[str]) -> TraceSummary:
         session_id=row.session_id,
         dataset_run_id=row.dataset_run_id,
         tags=tags,
+        api_key_id=row.api_key_id,
     )
 
 
@@ -260,6 +261,9 @@ async def get_trace(session: AsyncSession, *, app_id: str, trace_id: str) -> Tra
     start_ns = min(s.start_time_ns for s in spans)
     end_ns = max(s.end_time_ns for s in spans)
     tags = sorted({tag for span in spans for tag in span.tags or ()})
+    sender = await session.scalar(
+        select(Trace.api_key_id).where(Trace.app_id == app_id, Trace.trace_id == trace_id)
+    )
     return TraceDetail(
         id=trace_id,
         name=named or next((s.name for s in spans if s.parent_span_id is None), root.name),
@@ -277,6 +281,7 @@ async def get_trace(session: AsyncSession, *, app_id: str, trace_id: str) -> Tra
         session_id=max((s.session_id for s in spans if s.session_id), default=None),
         dataset_run_id=max((s.dataset_run_id for s in spans if s.dataset_run_id), default=None),
         tags=tags,
+        api_key_id=sender,
         input=root.input,
         output=root.output,
         spans=[TraceSpan(**_span_fields(s), input=s.input, output=s.output) for s in ordered],

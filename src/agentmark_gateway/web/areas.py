@@ -6,7 +6,11 @@ from __future__ import annotations
 AREAS = (
     ("traces", "Traces"),
     ("sessions", "Sessions"),
+    ("experiments", "Experiments"),
     ("templates", "Templates"),
+    ("datasets", "Datasets"),
+    ("scores", "Scores"),
+    ("metrics", "Metrics"),
 )
 
 Crumb = tuple[str, str | None]  # label, link (None: the page itself)

@@ -68,7 +68,7 @@ RANGES = (
 )
 DEFAULT_RANGE = RANGES[0]
 
-# (key in usage's "outcomes", label); the chart's colors follow this order (key-usage.js).
+# (key in usage's "outcomes", label); the chart's colors follow this order (charts.js).
 OUTCOMES = (
     ("2xx", "2xx"),
     ("4xx", "Other 4xx"),
@@ -104,7 +104,7 @@ class Point:
 
 
 def _chart(data: dict[str, Any]) -> dict[str, Any]:
-    """The series as key-usage.js draws it: bucket starts (Unix seconds) and one
+    """The series as charts.js draws it: bucket starts (Unix seconds) and one
     list of counts per outcome."""
     series = data["series"]
     return {

@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 
+from agentmark_gateway.api_keys import service as keys
+from agentmark_gateway.api_keys.models import ApiKey
 from agentmark_gateway.db.base import utcnow
 from agentmark_gateway.deps import DbSession
 from agentmark_gateway.errors import BadRequest
@@ -29,6 +31,7 @@ from agentmark_gateway.traces.models import Trace
 from agentmark_gateway.traces.params import parse_status
 from agentmark_gateway.traces.service import TraceCursor, TraceOutline
 from agentmark_gateway.traces.times import to_ns
+from agentmark_gateway.web import dataset_pages
 from agentmark_gateway.web.context import AppRef, CurrentApp, area_context
 from agentmark_gateway.web.route import WebRoute
 from agentmark_gateway.web.session import Viewer, allowed
@@ -57,6 +60,8 @@ _RANGE_LENGTHS = {
     "30d": timedelta(days=30),
 }
 SCORED = (("", "Any"), ("yes", "Scored"), ("no", "Not scored"))
+# The key filter lists the app's live keys, at most this many (by name).
+KEY_CHOICES = 500
 
 Text = Annotated[str, Query(max_length=255)]
 TraceId = Annotated[str, Path(max_length=64)]
@@ -73,6 +78,7 @@ class ListQuery:
     session: str = ""
     scored: str = ""
     run: str = ""
+    key: str = ""
 
     def filters(self) -> TraceFilters:
         if self.range and self.range not in _RANGE_LENGTHS:
@@ -87,6 +93,7 @@ class ListQuery:
             user_id=self.user.strip() or None,
             session_id=self.session.strip() or None,
             dataset_run_id=self.run.strip() or None,
+            api_key_id=self.key.strip() or None,
             has_score=None if not self.scored else self.scored == "yes",
         )
 
@@ -107,8 +114,9 @@ def _list_query(
     session: Text = "",
     scored: Text = "",
     run: Text = "",
+    key: Text = "",
 ) -> ListQuery:
-    return ListQuery(range, name, status, user, session, scored, run)
+    return ListQuery(range, name, status, user, session, scored, run, key)
 
 
 def _cursor(text: str) -> TraceCursor | None:
@@ -134,6 +142,24 @@ async def _has_traces(db: DbSession, app: AppRef) -> bool:
     return found is not None
 
 
+async def _key_names(db: DbSession, app: AppRef, key_ids: set[str]) -> dict[str, str]:
+    """The names of the app's live keys among ``key_ids``; a deleted key has none."""
+    if not key_ids:
+        return {}
+    found = await db.scalars(
+        select(ApiKey).where(
+            ApiKey.app_id == app.id, ApiKey.id.in_(key_ids), ApiKey.deleted_at.is_(None)
+        )
+    )
+    return {key.id: keys.base_name(key) for key in found}
+
+
+async def _key_choices(db: DbSession, app: AppRef) -> list[tuple[str, str]]:
+    """(id, name) of the app's live keys, for the key filter."""
+    found, _total = await keys.list_keys(db, app_id=app.id, limit=KEY_CHOICES, sort="name")
+    return [(key.id, keys.base_name(key)) for key in found]
+
+
 async def _list_values(
     request: Request, db: DbSession, app: AppRef, query: ListQuery, before: str
 ) -> dict[str, Any]:
@@ -148,6 +174,8 @@ async def _list_values(
     return {
         "app": app,
         "traces": found,
+        "key_names": await _key_names(db, app, {t.api_key_id for t in found if t.api_key_id}),
+        "keys_url": f"/apps/{app.id}/settings/api-keys",
         "query": query,
         "first_page": cursor is None,
         "newest_url": query.url(base),
@@ -176,7 +204,7 @@ async def list_page(
 ) -> Response:
     context = await area_context(request, db, viewer, app, "traces")
     context.update(await _list_values(request, db, app, query, before))
-    context.update(ranges=RANGES, scored_choices=SCORED)
+    context.update(ranges=RANGES, scored_choices=SCORED, key_choices=await _key_choices(db, app))
     return render(request, "traces/index.html", context)
 
 
@@ -287,7 +315,11 @@ async def trace_page(
     if is_htmx(request) and request.headers.get("hx-target") == SPAN_PANEL and selected:
         # A waterfall link (boosted): only the panel changes.
         values = await _span_values(db, app, trace.id, selected)
-        return render(request, "traces/_span.html", {"app": app, "trace_id": trace.id, **values})
+        return render(
+            request,
+            "traces/_span.html",
+            {"app": app, "viewer": viewer, "trace_id": trace.id, **values},
+        )
     trace_scores, _total = await scores.list_scores(
         db, app_id=app.id, filters=scores.ScoreFilters(resource_id=trace.id), limit=100, offset=0
     )
@@ -300,6 +332,7 @@ async def trace_page(
     if show_all:  # without script, the link under the first rows shows them all
         chunk.update(rows=rows, more_url=None, all_url=None)
     context.update(trace=trace, trace_scores=trace_scores, **chunk)
+    context.update(dataset_names=await dataset_pages.dataset_choices(db, app, viewer))
     if selected is not None:
         context.update(await _span_values(db, app, trace.id, selected))
     return render(request, "traces/trace.html", context)
