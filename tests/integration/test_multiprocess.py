@@ -13,7 +13,7 @@ import pytest
 
 from agentmark_gateway.db.engine import make_engine, make_sessionmaker
 from agentmark_gateway.users.service import create_user
-from tests.conftest import PEPPER
+from tests.conftest import PEPPER, database_copy
 from tests.servers import gateway_process
 
 pytestmark = pytest.mark.slow
@@ -34,8 +34,19 @@ def _add_owner(database_url: str) -> None:
     asyncio.run(work())
 
 
-@pytest.fixture
-def two_gateways(database_url, tmp_path):
+@pytest.fixture(scope="module")
+def shared_database(template_database, tmp_path_factory):
+    """One database for the module: every test makes its own app and keys, so the two
+    processes (~5 to 12 s to start) are started once, not once per test."""
+    folder = tmp_path_factory.mktemp("multiprocess")
+    with database_copy(template_database, folder, "agw_multiprocess") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def two_gateways(shared_database, tmp_path_factory):
+    database_url = shared_database
+    tmp_path = tmp_path_factory.mktemp("gateways")
     _add_owner(database_url)
     # Usage counts written often, so a test reads the other process's within moments.
     often = {"AGENTMARK_USAGE_FLUSH_SECONDS": "0.2"}
@@ -127,7 +138,7 @@ def test_app_deletion_through_one_process_is_seen_by_the_other(two_gateways):
     within_a_second(lambda: status(second, value, app_id) == 401)
 
 
-def test_cli_changes_reach_a_running_gateway(two_gateways, database_url, monkeypatch, tmp_path):
+def test_cli_changes_reach_a_running_gateway(two_gateways, shared_database, monkeypatch, tmp_path):
     first, _second, admin = two_gateways
     app_id, key = setup_key(first, admin, role="sdk")
     value = key["plaintext_key"]
@@ -136,7 +147,7 @@ def test_cli_changes_reach_a_running_gateway(two_gateways, database_url, monkeyp
 
     from agentmark_gateway.cli.main import app
 
-    monkeypatch.setenv("AGENTMARK_DATABASE_URL", database_url)
+    monkeypatch.setenv("AGENTMARK_DATABASE_URL", shared_database)
     monkeypatch.setenv("AGENTMARK_KEY_PEPPER", PEPPER)
     monkeypatch.setenv("AGENTMARK_DATA_DIR", str(tmp_path / "cli"))
     result = CliRunner().invoke(app, ["keys", "delete", "--app", app_id, key["id"], "--yes"])

@@ -107,6 +107,8 @@ def test_the_dashboard_list_names_the_key_and_filters_by_it(admin, client, key_h
     assert "elsewhere" not in page
     assert _ids(client.get(f"{base}?key={checkout['id']}").text) == [by_checkout]
     assert "No traces match" in client.get(f"{base}?key={stranger['id']}").text
+    # A trace's own page names its key too.
+    assert link in client.get(f"{base}/{by_checkout}").text
 
     deleted = client.delete(
         f"/v1/api-keys/{batch['id']}", headers={**admin.headers, "X-Agentmark-App-Id": app_id}
@@ -116,6 +118,8 @@ def test_the_dashboard_list_names_the_key_and_filters_by_it(admin, client, key_h
     assert _ids(page) == [by_batch]
     assert "batch-jobs" not in page
     assert "deleted key" in page and ">Deleted key</option>" in page
+    trace_page = client.get(f"{base}/{by_batch}").text
+    assert "deleted key" in trace_page and "batch-jobs" not in trace_page
 
 
 def _ids(html: str) -> list[str]:

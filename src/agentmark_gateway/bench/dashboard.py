@@ -6,9 +6,10 @@
 
 ``seed`` makes one app with 100,000 traces: 99,999 of 10 spans and one of 5,000
 (1,004,990 spans), spread over the last 30 days across 20 names, 1,000 users and
-20,000 sessions, 5% failed, a tenth scored. The rows go in with COPY, as the
-ingest would have stored them (spans plus their trace roll-ups); sending a
-million spans through the API would time the ingest, which has its own bench.
+20,000 sessions, 5% failed, a tenth scored, sent by three keys (90%, 9%, 1%).
+The rows go in with COPY, as the ingest would have stored them (spans plus their
+trace roll-ups); sending a million spans through the API would time the ingest,
+which has its own bench.
 
 ``measure`` serves the gateway on a free port and asks for each page as a
 signed-in member does, over HTTP: the traces list and each of its filters, an
@@ -36,6 +37,7 @@ import asyncpg
 import httpx
 import uvicorn
 
+from agentmark_gateway.api_keys import service as keys
 from agentmark_gateway.apps import service as apps
 from agentmark_gateway.audit.service import CLI_ACTOR
 from agentmark_gateway.auth import service as auth
@@ -56,6 +58,8 @@ DAYS = 30
 BATCH = 5_000  # traces per COPY
 EMAIL = "dashboard-bench@example.com"
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku")
+# The keys that sent the traces, and each one's share of them.
+KEYS = (("production-sdk", 0.90), ("batch-jobs", 0.09), ("old-laptop", 0.01))
 
 SPAN_COLUMNS = (
     "app_id",
@@ -109,6 +113,7 @@ TRACE_COLUMNS = (
     "session_name",
     "received_at",
     "updated_at",
+    "api_key_id",
 )
 SCORE_COLUMNS = ("id", "app_id", "resource_id", "name", "score", "source", "created_at")
 
@@ -120,7 +125,7 @@ def _asyncpg_url(url: str) -> str:
 
 
 def _trace_rows(
-    app_id: str, number: int, spans: int, start_ns: int, rng: random.Random
+    app_id: str, number: int, spans: int, start_ns: int, rng: random.Random, key_id: str
 ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
     """One trace as the ingest stores it: its spans (a root, then a chain of steps
     with model calls) and its roll-up row."""
@@ -180,12 +185,13 @@ def _trace_rows(
             parents.append(span_id)
     roll_up = (
         app_id, trace_id, name, name, name, start_ns, end_ns, spans, 2 if failed else 1,
-        input_tokens, output_tokens, cost, model, user, session, None, now, now,
+        input_tokens, output_tokens, cost, model, user, session, None, now, now, key_id,
     )  # fmt: skip
     return rows, roll_up
 
 
-async def _make_app(url: str) -> str:
+async def _make_app(url: str) -> tuple[str, list[str]]:
+    """The bench app and the ids of its keys (``KEYS``' order)."""
     engine = make_engine(url)
     try:
         async with make_sessionmaker(engine)() as session:
@@ -194,13 +200,26 @@ async def _make_app(url: str) -> str:
             )
             await session.commit()
             app = await apps.create_app(session, actor=CLI_ACTOR, name="dashboard-bench")
-            return app.id
+            key_ids = []
+            for name, _share in KEYS:
+                created = await keys.create_key(
+                    session,
+                    actor=CLI_ACTOR,
+                    pepper=secrets.token_bytes(32),  # the values are never used
+                    app_id=app.id,
+                    name=name,
+                    role="sdk",
+                    permissions=None,
+                )
+                key_ids.append(created.key.id)
+            return app.id, key_ids
     finally:
         await engine.dispose()
 
 
 async def _seed(url: str) -> tuple[str, str]:
-    app_id = await _make_app(url)
+    app_id, key_ids = await _make_app(url)
+    shares = [share for _name, share in KEYS]
     rng = random.Random(14)  # noqa: S311 - test data, the same on every run
     now_ns = to_ns(utcnow())
     window = DAYS * 86_400 * 1_000_000_000
@@ -214,7 +233,8 @@ async def _seed(url: str) -> tuple[str, str]:
             for number in range(first, min(first + BATCH, TRACES)):
                 count = BIG_TRACE_SPANS if number == TRACES // 2 else SPANS_PER_TRACE
                 start = now_ns - rng.randrange(window)
-                rows, roll_up = _trace_rows(app_id, number, count, start, rng)
+                key_id = rng.choices(key_ids, weights=shares)[0]
+                rows, roll_up = _trace_rows(app_id, number, count, start, rng, key_id)
                 spans += rows
                 traces.append(roll_up)
                 if count == BIG_TRACE_SPANS:
@@ -245,8 +265,9 @@ def seed(url: str) -> tuple[str, str]:
     return app_id, big_trace
 
 
-async def _facts(url: str) -> tuple[str, str, str, str]:
-    """The bench app, its biggest trace, a session and a user that have traces."""
+async def _facts(url: str) -> tuple[str, str, str, str, dict[str, str]]:
+    """The bench app, its biggest trace, a session and a user that have traces, and
+    its keys' ids by name."""
     connection = await asyncpg.connect(_asyncpg_url(url))
     try:
         app_id = await connection.fetchval("SELECT id FROM apps WHERE name = 'dashboard-bench'")
@@ -259,7 +280,9 @@ async def _facts(url: str) -> tuple[str, str, str, str]:
             "ORDER BY start_time_ns DESC LIMIT 1",
             app_id,
         )
-        return str(app_id), str(big), str(row["session_id"]), str(row["user_id"])
+        named = await connection.fetch("SELECT name, id FROM api_keys WHERE app_id = $1", app_id)
+        key_ids = {str(key["name"]): str(key["id"]) for key in named}
+        return str(app_id), str(big), str(row["session_id"]), str(row["user_id"]), key_ids
     finally:
         await connection.close()
 
@@ -334,7 +357,8 @@ def _timed(
 
 
 def measure(url: str, repeat: int) -> None:
-    app_id, big, session_id, user_id = asyncio.run(_facts(url))
+    app_id, big, session_id, user_id, key_ids = asyncio.run(_facts(url))
+    common, rare = KEYS[0][0], KEYS[-1][0]
     token = asyncio.run(_session_token(url))
     base = f"/apps/{app_id}"
     pages = [
@@ -350,6 +374,8 @@ def measure(url: str, repeat: int) -> None:
         ("filter: scored", f"{base}/traces?scored=yes"),
         ("filter: not scored", f"{base}/traces?scored=no"),
         ("filter: name + status + 7 days", f"{base}/traces?name={NAMES[3]}&status=ERROR&range=7d"),
+        (f"filter: key ({common}, 90%)", f"{base}/traces?key={key_ids[common]}"),
+        (f"filter: key ({rare}, 1%)", f"{base}/traces?key={key_ids[rare]}"),
         ("poll (unchanged: 204)", ""),
         ("older page (keyset)", ""),
         ("trace of 5,000 spans", f"{base}/traces/{big}"),

@@ -332,6 +332,8 @@ async def trace_page(
     if show_all:  # without script, the link under the first rows shows them all
         chunk.update(rows=rows, more_url=None, all_url=None)
     context.update(trace=trace, trace_scores=trace_scores, **chunk)
+    sent_by = {trace.api_key_id} if trace.api_key_id else set()
+    context.update(key_names=await _key_names(db, app, sent_by))
     context.update(dataset_names=await dataset_pages.dataset_choices(db, app, viewer))
     if selected is not None:
         context.update(await _span_values(db, app, trace.id, selected))
