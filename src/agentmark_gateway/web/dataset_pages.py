@@ -25,6 +25,7 @@ from agentmark_gateway.templates.paths import MAX_DATASET_NAME_LENGTH, check_dat
 from agentmark_gateway.traces import service as traces
 from agentmark_gateway.traces.models import Trace
 from agentmark_gateway.web.context import AppRef, CurrentApp, area_context
+from agentmark_gateway.web.paging import PageNumber, has_more, offset
 from agentmark_gateway.web.route import WebRoute, redirect
 from agentmark_gateway.web.session import Viewer, allowed
 from agentmark_gateway.web.templating import is_htmx, render
@@ -34,9 +35,6 @@ router = APIRouter(prefix="/apps/{app_id}/datasets", route_class=WebRoute)
 trace_router = APIRouter(prefix="/apps/{app_id}/traces", route_class=WebRoute)
 
 PAGE_SIZE = 50
-# A page number past this is no one's reading; it would only make the database count.
-MAX_PAGE = 1000
-PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 # Names offered by the form's list; a longer list is no help, and any name can be typed.
 MAX_CHOICES = 200
 # A value longer than this shows its start, and the rest on request (<details>).
@@ -59,14 +57,14 @@ async def list_page(
     viewer: Viewer = allowed(Action.APPS_READ),
 ) -> Response:
     found, total = await datasets.list_datasets(
-        db, app_id=app.id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        db, app_id=app.id, limit=PAGE_SIZE, offset=offset(page, PAGE_SIZE)
     )
     context = await area_context(request, db, viewer, app, "datasets")
     context.update(
         datasets=[(summary, dataset_url(app.id, summary.name)) for summary in found],
         total=total,
         page=page,
-        has_more=page * PAGE_SIZE < total and page < MAX_PAGE,
+        has_more=has_more(page, PAGE_SIZE, total),
     )
     return render(request, "datasets/index.html", context)
 
@@ -122,7 +120,7 @@ async def dataset_page(
     except ValueError:  # no dataset has such a name; nor does one being written or deleted
         raise datasets.not_found(name) from None
     rows, total = await datasets.list_rows(
-        db, app_id=app.id, name=name, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        db, app_id=app.id, name=name, limit=PAGE_SIZE, offset=offset(page, PAGE_SIZE)
     )
     context = await area_context(request, db, viewer, app, "datasets", [(name, None)])
     context.update(
@@ -130,8 +128,8 @@ async def dataset_page(
         rows=[_row_view(row.line_number, row.data) for row in rows],
         total=total,
         page=page,
-        first=(page - 1) * PAGE_SIZE,
-        has_more=page * PAGE_SIZE < total and page < MAX_PAGE,
+        first=offset(page, PAGE_SIZE),
+        has_more=has_more(page, PAGE_SIZE, total),
         added=added,
     )
     return render(request, "datasets/dataset.html", context)

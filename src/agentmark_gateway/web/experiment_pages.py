@@ -21,6 +21,7 @@ from agentmark_gateway.experiments.schemas import ExperimentSummary
 from agentmark_gateway.experiments.service import ExperimentFilters
 from agentmark_gateway.permissions.org_roles import Action
 from agentmark_gateway.web.context import AppRef, CurrentApp, area_context
+from agentmark_gateway.web.paging import PageNumber, has_more, offset
 from agentmark_gateway.web.route import WebRoute
 from agentmark_gateway.web.session import Viewer, allowed
 from agentmark_gateway.web.templating import render
@@ -33,9 +34,6 @@ ROWS_PER_PAGE = 100
 MAX_COMPARED = 500
 # Runs offered in the comparison's pickers: the experiment's newest.
 MAX_CHOICES = 100
-# A page number past this is no one's reading; it would only make the database count.
-MAX_PAGE = 1000
-PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 RunId = Annotated[str, Query(min_length=1, max_length=255)]
 
 
@@ -73,16 +71,16 @@ async def list_page(
         app_id=app.id,
         filters=ExperimentFilters(),
         limit=RUNS_PER_PAGE,
-        offset=(page - 1) * RUNS_PER_PAGE,
+        offset=offset(page, RUNS_PER_PAGE),
     )
     context = await area_context(request, db, viewer, app, "experiments")
     context.update(
         experiments=_grouped(runs),
         total=total,
         page=page,
-        first=(page - 1) * RUNS_PER_PAGE,
+        first=offset(page, RUNS_PER_PAGE),
         shown=len(runs),
-        has_more=page * RUNS_PER_PAGE < total and page < MAX_PAGE,
+        has_more=has_more(page, RUNS_PER_PAGE, total),
     )
     return render(request, "experiments/index.html", context)
 
@@ -147,7 +145,7 @@ async def run_page(
 ) -> Response:
     run = await experiments.get_run(db, app_id=app.id, run_id=run_id)
     rows = await experiments.run_rows(
-        db, app_id=app.id, run_id=run.id, limit=ROWS_PER_PAGE, offset=(page - 1) * ROWS_PER_PAGE
+        db, app_id=app.id, run_id=run.id, limit=ROWS_PER_PAGE, offset=offset(page, ROWS_PER_PAGE)
     )
     choices = await _choices(db, app, run)
     context = await area_context(request, db, viewer, app, "experiments", [(run_label(run), None)])
@@ -155,8 +153,8 @@ async def run_page(
         run=run,
         rows=[row.item for row in rows],
         page=page,
-        first=(page - 1) * ROWS_PER_PAGE,
-        has_more=page * ROWS_PER_PAGE < run.item_count and page < MAX_PAGE,
+        first=offset(page, ROWS_PER_PAGE),
+        has_more=has_more(page, ROWS_PER_PAGE, run.item_count),
         choices=[choice for choice in choices if choice.id != run.id],
         older=_older(choices, run),
     )

@@ -24,6 +24,7 @@ from agentmark_gateway.scores.models import Score
 from agentmark_gateway.scores.schemas import ScoreAggregation
 from agentmark_gateway.traces.models import Span, Trace
 from agentmark_gateway.web.context import AppRef, CurrentApp, area_context
+from agentmark_gateway.web.paging import PageNumber, has_more, offset
 from agentmark_gateway.web.route import WebRoute
 from agentmark_gateway.web.session import Viewer, allowed
 from agentmark_gateway.web.templating import render
@@ -31,8 +32,6 @@ from agentmark_gateway.web.templating import render
 router = APIRouter(prefix="/apps/{app_id}/scores", route_class=WebRoute)
 
 PAGE_SIZE = 50
-# A page number past this is no one's reading; it would only make the database count.
-MAX_PAGE = 1000
 # Labels listed per score name in the aggregates; the rest are counted as "others".
 TOP_LABELS = 5
 
@@ -146,12 +145,12 @@ async def list_page(
     db: DbSession,
     app: CurrentApp,
     query: ListParams,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page: PageNumber = 1,
     viewer: Viewer = allowed(Action.APPS_READ),
 ) -> Response:
     filters = query.filters()
     found, total = await scores.list_scores(
-        db, app_id=app.id, filters=filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        db, app_id=app.id, filters=filters, limit=PAGE_SIZE, offset=offset(page, PAGE_SIZE)
     )
     aggregates = await scores.aggregate_scores(db, app_id=app.id, filters=filters)
     base = f"/apps/{app.id}/scores"
@@ -165,9 +164,7 @@ async def list_page(
         total=total,
         page=page,
         newer_url=query.url(base, page=page - 1 if page > 2 else None) if page > 1 else None,
-        older_url=query.url(base, page=page + 1)
-        if page * PAGE_SIZE < total and page < MAX_PAGE
-        else None,
+        older_url=query.url(base, page=page + 1) if has_more(page, PAGE_SIZE, total) else None,
         name_url=lambda name: query.url(base, name=name),
     )
     return render(request, "scores/index.html", context)

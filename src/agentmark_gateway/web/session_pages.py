@@ -13,6 +13,7 @@ from agentmark_gateway.permissions.org_roles import Action
 from agentmark_gateway.traces import service as traces
 from agentmark_gateway.traces.filters import SessionFilters, Sort, TraceFilters
 from agentmark_gateway.web.context import CurrentApp, area_context
+from agentmark_gateway.web.paging import PageNumber, has_more, offset
 from agentmark_gateway.web.route import WebRoute
 from agentmark_gateway.web.session import Viewer, allowed
 from agentmark_gateway.web.templating import render
@@ -20,9 +21,6 @@ from agentmark_gateway.web.templating import render
 router = APIRouter(prefix="/apps/{app_id}/sessions", route_class=WebRoute)
 
 PAGE_SIZE = 50
-# A page number past this is no one's reading; it would only make the database count.
-MAX_PAGE = 1000
-PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 @router.get("")
@@ -38,7 +36,7 @@ async def list_page(
         db,
         app_id=app.id,
         filters=SessionFilters(search=search.strip() or None),
-        page=Page(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE),
+        page=Page(limit=PAGE_SIZE, offset=offset(page, PAGE_SIZE)),
     )
     context = await area_context(request, db, viewer, app, "sessions")
     context.update(
@@ -46,7 +44,7 @@ async def list_page(
         total=total,
         search=search,
         page=page,
-        has_more=page * PAGE_SIZE < total and page < MAX_PAGE,
+        has_more=has_more(page, PAGE_SIZE, total),
     )
     return render(request, "sessions/index.html", context)
 
@@ -65,7 +63,7 @@ async def session_page(
         db,
         app_id=app.id,
         filters=TraceFilters(session_id=session_id, sort=Sort("start_time", descending=False)),
-        page=Page(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE),
+        page=Page(limit=PAGE_SIZE, offset=offset(page, PAGE_SIZE)),
     )
     if total == 0:
         raise NotFound(f"Session '{session_id}' not found", code="session_not_found")
@@ -75,7 +73,7 @@ async def session_page(
         traces=found,
         total=total,
         page=page,
-        first=(page - 1) * PAGE_SIZE,
-        has_more=page * PAGE_SIZE < total and page < MAX_PAGE,
+        first=offset(page, PAGE_SIZE),
+        has_more=has_more(page, PAGE_SIZE, total),
     )
     return render(request, "sessions/session.html", context)
